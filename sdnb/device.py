@@ -1,0 +1,172 @@
+"""Hardware preflight and the memory plan every pipeline is loaded and run with.
+
+The plan is a small dataclass with the reasons for each choice, so a student can read *why*
+their T4 gets fp16 and VAE tiling while a CPU gets float32.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .settings import is_tiny, output_dir
+
+__all__ = ["Hardware", "MemoryPlan", "preflight", "plan_memory", "apply_plan", "WEIGHTS_GB", "ACTIVATION_GB"]
+
+#: fp16 weight size (GB) of each family's UNet + text encoders + VAE.
+WEIGHTS_GB = {"sd15": 2.0, "sd21v": 2.6, "sdxl": 6.9}
+#: Rough fp16 working memory (GB) of one image at the family's native size, with SDPA attention.
+ACTIVATION_GB = {"sd15": 0.8, "sd21v": 1.4, "sdxl": 2.5}
+_NATIVE = {"sd15": 512, "sd21v": 768, "sdxl": 1024}
+_GB = 1024**3
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What this machine has: accelerator, memory, disk and library versions."""
+
+    device: str
+    gpu_name: str | None
+    vram_gb: float | None
+    free_vram_gb: float | None
+    ram_gb: float | None
+    disk_free_gb: float
+    versions: dict[str, str]
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        lines = [f"Device: {self.device}" + (f" ({self.gpu_name})" if self.gpu_name else "")]
+        if self.vram_gb is not None:
+            lines.append(f"GPU memory: {self.vram_gb:.1f} GB total, {self.free_vram_gb:.1f} GB free")
+        if self.ram_gb is not None:
+            lines.append(f"Host RAM: {self.ram_gb:.1f} GB")
+        lines.append(f"Free disk (output folder): {self.disk_free_gb:.1f} GB")
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items()))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How to load and run a pipeline on this hardware, with the reason for each choice."""
+
+    device: str
+    dtype: torch.dtype
+    attention_slicing: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    offload: str = "none"  # "none" | "model" | "sequential"
+    batch_size: int = 1
+    reasons: tuple[str, ...] = field(default=(), compare=False)
+
+    def summary(self) -> str:
+        """The plan and its reasons, one line each."""
+        head = (
+            f"Memory plan: {self.device}, {str(self.dtype).removeprefix('torch.')}, batch size {self.batch_size}, "
+            f"offload {self.offload}, VAE slicing {'on' if self.vae_slicing else 'off'}, "
+            f"VAE tiling {'on' if self.vae_tiling else 'off'}, "
+            f"attention slicing {'on' if self.attention_slicing else 'off'}"
+        )
+        return "\n".join([head, *(f"  - {r}" for r in self.reasons)])
+
+
+def _ram_gb() -> float | None:
+    try:
+        import psutil
+
+        return psutil.virtual_memory().total / _GB
+    except ImportError:  # psutil is optional; /proc works on Linux and Colab
+        try:
+            with open("/proc/meminfo") as fh:
+                return int(fh.readline().split()[1]) / 1024**2
+        except OSError:
+            return None
+
+
+def preflight() -> Hardware:
+    """Look at the machine: CUDA, MPS or CPU, memory, disk and versions."""
+    import diffusers
+    import transformers
+
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+    }
+    gpu_name = vram = free = None
+    if torch.cuda.is_available():
+        device = "cuda"
+        gpu_name = torch.cuda.get_device_name(0)
+        free_b, total_b = torch.cuda.mem_get_info(0)
+        vram, free = total_b / _GB, free_b / _GB
+        versions["cuda"] = str(torch.version.cuda)
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = "mps"
+        gpu_name = "Apple GPU (shares host RAM)"
+    else:
+        device = "cpu"
+    disk = shutil.disk_usage(output_dir()).free / _GB
+    return Hardware(device, gpu_name, vram, free, _ram_gb(), disk, versions)
+
+
+def plan_memory(
+    hw: Hardware | None = None, family: str = "sd15", width: int | None = None, height: int | None = None
+) -> MemoryPlan:
+    """Choose dtype, slicing, tiling, offload and batch size for ``family`` at ``width`` x ``height``."""
+    hw = hw or preflight()
+    native = _NATIVE.get(family, 512)
+    pixels = (width or native) * (height or native)
+    area = pixels / native**2  # activation memory grows with the pixel count
+    reasons: list[str] = []
+    if is_tiny():
+        reasons.append("Tiny mode: tiny random models, images are noise by design.")
+    if hw.device == "cpu":
+        reasons.append("CPU: float32 (half precision is slow or unsupported on CPUs); real models take minutes.")
+        return MemoryPlan("cpu", torch.float32, vae_tiling=pixels > 1024**2, batch_size=1, reasons=tuple(reasons))
+    if hw.device == "mps":
+        reasons.append("Apple GPU: float16; attention slicing keeps peak memory down on unified memory.")
+        return MemoryPlan("mps", torch.float16, attention_slicing=True, vae_slicing=True, reasons=tuple(reasons))
+
+    free = hw.free_vram_gb or 0.0
+    weights = WEIGHTS_GB.get(family, 2.0)
+    act = ACTIVATION_GB.get(family, 1.0) * area
+    reasons.append("CUDA: float16 weights halve memory and use tensor cores.")
+    offload = "none"
+    if free < 4.0:
+        offload = "sequential"
+        reasons.append(f"Only {free:.1f} GB free: sequential CPU offload (slow but fits almost anywhere).")
+    elif free < weights + act + 1.0:
+        offload = "model"
+        reasons.append(f"{free:.1f} GB free < {weights + act + 1:.1f} GB needed: model CPU offload.")
+    budget = free - (0 if offload != "none" else weights) - 1.0
+    batch = int(max(1, min(8, budget // act))) if act > 0 else 1
+    vae_tiling = pixels > 1024**2 or (family == "sdxl" and free < 12)
+    if vae_tiling:
+        reasons.append("Large image or tight memory: VAE tiling decodes in tiles.")
+    vae_slicing = batch > 1 or offload != "none"
+    if vae_slicing:
+        reasons.append("VAE slicing decodes a batch one image at a time.")
+    reasons.append(f"Batch size {batch}: about {act:.1f} GB per image at this size.")
+    return MemoryPlan("cuda", torch.float16, False, vae_slicing, vae_tiling, offload, batch, tuple(reasons))
+
+
+def apply_plan(pipe: Any, plan: MemoryPlan) -> Any:
+    """Move ``pipe`` to the plan's device and switch on its memory savers; returns ``pipe``."""
+    if plan.offload == "model":
+        pipe.enable_model_cpu_offload()
+    elif plan.offload == "sequential":
+        pipe.enable_sequential_cpu_offload()
+    else:
+        pipe.to(plan.device)
+    if plan.attention_slicing:
+        pipe.enable_attention_slicing()
+    vae = getattr(pipe, "vae", None)
+    if vae is not None:
+        vae.enable_slicing() if plan.vae_slicing else vae.disable_slicing()
+        vae.enable_tiling() if plan.vae_tiling else vae.disable_tiling()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -1,0 +1,201 @@
+"""Text to image: the function the notebook's Generate button and its plain cell both call."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .errors import SdnbError
+from .images import format_infotext, image_grid, read_infotext, save_image
+from .models import explain_error, load_pipeline
+from .params import Txt2ImgParams
+from .preview import latents_to_rgb
+from .progress import NullProgress, Progress
+from .prompts import encode_prompt
+from .samplers import set_sampler
+from .seeds import initial_noise, resolve_seed
+from .settings import output_dir
+
+__all__ = ["Txt2ImgResult", "txt2img", "regenerate", "infotext_for", "run_pipeline"]
+
+
+@dataclass
+class Txt2ImgResult:
+    """Images with their seeds, saved paths and infotexts; ``interrupted`` when Stop ended the run early."""
+
+    params: Txt2ImgParams
+    images: list[Image.Image] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    infotexts: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    flagged: list[int] = field(default_factory=list)  # indices the safety checker flagged
+    steps_seen: dict[int, Image.Image] = field(default_factory=dict)
+
+    def grid(self) -> Image.Image:
+        """All images in one labelled grid (seed under each)."""
+        if not self.images:
+            raise SdnbError("No image was finished, so there is nothing to show.", hint="Run Generate again.")
+        return image_grid(self.images, col_labels=[f"seed {s}" for s in self.seeds])
+
+    def _repr_png_(self) -> bytes | None:
+        import io
+
+        if not self.images:
+            return None
+        buf = io.BytesIO()
+        self.grid().save(buf, "PNG")
+        return buf.getvalue()
+
+
+def infotext_for(p: Txt2ImgParams, seed: int) -> str:
+    """The WebUI ``parameters`` text for one image of ``p``."""
+    return format_infotext(
+        p.prompt,
+        p.negative_prompt,
+        {
+            "Steps": p.steps,
+            "Sampler": p.sampler,
+            "CFG scale": f"{p.cfg_scale:g}",
+            "Seed": seed,
+            "Size": f"{p.width}x{p.height}",
+            "Model": p.model,
+            "Version": "sdnb",
+        },
+    )
+
+
+def run_pipeline(
+    pipe: Any,
+    *,
+    embeds: Any,
+    latents: torch.Tensor,
+    steps: int,
+    cfg_scale: float,
+    stop: threading.Event | None = None,
+    on_step: Any = None,
+) -> tuple[list[Image.Image], list[bool], bool]:
+    """One batched denoising run from given latents and embeddings: (images, nsfw flags, interrupted).
+
+    ``on_step(i, latents)`` is called after every step; a set ``stop`` event ends the loop after the
+    current step (diffusers' ``_interrupt`` flag).
+    """
+
+    def callback(pipeline: Any, i: int, t: Any, kwargs: dict) -> dict:
+        if on_step is not None:
+            on_step(i, kwargs["latents"])
+        if stop is not None and stop.is_set():
+            pipeline._interrupt = True
+        return kwargs
+
+    b, _, h, w = latents.shape
+    scale = pipe.vae_scale_factor
+    extra = {}
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        extra["original_size"] = extra["target_size"] = (h * scale, w * scale)
+    try:
+        out = pipe(
+            **embeds.as_kwargs(),
+            latents=latents.to(pipe._execution_device, pipe.unet.dtype),
+            height=h * scale,
+            width=w * scale,
+            num_inference_steps=steps,
+            guidance_scale=cfg_scale,
+            callback_on_step_end=callback,
+            output_type="pil",
+            **extra,
+        )
+    except torch.cuda.OutOfMemoryError as exc:
+        raise explain_error(exc, getattr(pipe, "sdnb_model", "this model")) from exc
+    interrupted = bool(getattr(pipe, "_interrupt", False))
+    nsfw = list(getattr(out, "nsfw_content_detected", None) or [False] * b)
+    return list(out.images), nsfw, interrupted
+
+
+def txt2img(
+    params: Txt2ImgParams | None = None,
+    *,
+    pipe: Any = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    save: bool = True,
+    folder: str | Path | None = None,
+    capture_steps: tuple[int, ...] = (),
+    preview_every: int = 5,
+    **overrides: Any,
+) -> Txt2ImgResult:
+    """Generate ``batch_count`` x ``batch_size`` images from ``params`` and save each as a PNG.
+
+    Image ``k`` uses seed ``seed + k`` (the WebUI's rule), so any single image can be regenerated.
+    ``capture_steps`` keeps the VAE-decoded image at those step numbers of the first batch, for teaching.
+    Stop (the ``stop`` event) ends after the current step and keeps the images already finished.
+    """
+    p = dataclasses.replace(params or Txt2ImgParams(), **overrides).validate()
+    base_seed = resolve_seed(p.seed)
+    p = dataclasses.replace(p, seed=base_seed)
+    pipe = pipe or load_pipeline(p.model)
+    set_sampler(pipe, p.sampler)
+    progress = progress or NullProgress()
+    folder = Path(folder) if folder else output_dir() / "txt2img"
+    family = getattr(pipe, "sdnb_family", "sd15")
+    embeds = encode_prompt(pipe, p.prompt, p.negative_prompt).repeat(p.batch_size)
+    scale = pipe.vae_scale_factor
+    shape = (pipe.unet.config.in_channels, p.height // scale, p.width // scale)
+    result = Txt2ImgResult(params=p)
+    total = p.steps * p.batch_count
+    progress.start(total, "Steps")
+    for batch in range(p.batch_count):
+        seeds = [base_seed + batch * p.batch_size + i for i in range(p.batch_size)]
+
+        def on_step(i: int, latents: torch.Tensor, batch: int = batch) -> None:
+            done = batch * p.steps + i + 1
+            preview = latents_to_rgb(latents, family) if preview_every and (i + 1) % preview_every == 0 else None
+            progress.update(done, preview)
+            if batch == 0 and i + 1 in capture_steps:
+                result.steps_seen[i + 1] = decode_latents(pipe, latents[:1])
+
+        images, nsfw, interrupted = run_pipeline(
+            pipe, embeds=embeds, latents=initial_noise(seeds, shape), steps=p.steps, cfg_scale=p.cfg_scale,
+            stop=stop, on_step=on_step,
+        )
+        if interrupted:  # a half-denoised batch is not what its parameters say: keep only finished ones
+            result.interrupted = True
+            break
+        for seed, image, flagged in zip(seeds, images, nsfw):
+            if flagged:
+                result.flagged.append(len(result.images))
+            text = infotext_for(p, seed)
+            result.images.append(image)
+            result.seeds.append(seed)
+            result.infotexts.append(text)
+            if save:
+                result.paths.append(save_image(image, folder, infotext=text, stem=str(seed)))
+    done = len(result.images)
+    progress.finish(f"{'Stopped' if result.interrupted else 'Done'}: {done} image(s), seeds {result.seeds}")
+    return result
+
+
+def decode_latents(pipe: Any, latents: torch.Tensor) -> Image.Image:
+    """Decode (partly denoised) latents with the VAE: what the image looks like at that step."""
+    vae = pipe.vae
+    with torch.no_grad():
+        scaled = latents.to(vae.dtype) / vae.config.scaling_factor
+        image = vae.decode(scaled, return_dict=False)[0]
+    return pipe.image_processor.postprocess(image.float(), output_type="pil")[0]
+
+
+def regenerate(png: str | Path, **overrides: Any) -> Txt2ImgResult:
+    """Read the ``parameters`` of any PNG (sdnb's or the WebUI's) and make the same image again."""
+    text = read_infotext(png)
+    if not text:
+        raise SdnbError(
+            f"{png} has no generation parameters (no 'parameters' text chunk).",
+            hint="Use a PNG saved by sdnb or by the AUTOMATIC1111 WebUI with metadata enabled.",
+        )
+    return txt2img(Txt2ImgParams.from_infotext(text), **overrides)

@@ -1,0 +1,463 @@
+"""Images in and out: WebUI infotext, safe loading, collision-free saving and labelled grids.
+
+Every image a notebook writes goes through :func:`save_image` (a fresh numbered name, the
+``parameters`` text chunk, never an overwrite); every sweep shown goes through :func:`image_grid`.
+The infotext follows AUTOMATIC1111's WebUI (``modules/infotext_utils.py``), so images saved here
+open in the WebUI's "PNG Info" tab and vice versa.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import ExifTags, Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
+
+from .errors import SdnbError
+
+__all__ = [
+    "Infotext",
+    "format_infotext",
+    "parse_infotext",
+    "read_infotext",
+    "load_image",
+    "save_image",
+    "image_grid",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Infotext: "prompt\nNegative prompt: ...\nSteps: 20, Sampler: Euler a, ..."
+
+# The WebUI's own pattern for one `Key: value` item of the last line; a value is either a
+# JSON string in double quotes or anything up to the next comma.
+_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_KEY = re.compile(r"\w[\w \-/]*[\w\-/]")
+_NEGATIVE = "Negative prompt:"
+_MIN_SETTINGS = 3  # the WebUI reads the last line as settings only with this many items
+
+
+@dataclass(frozen=True)
+class Infotext:
+    """A parsed infotext: the prompt, the negative prompt and the settings in their order."""
+
+    prompt: str
+    negative_prompt: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def to_text(self) -> str:
+        """The WebUI text of this infotext (see :func:`format_infotext`)."""
+        return format_infotext(self.prompt, self.negative_prompt, self.settings)
+
+
+def _quote(value: str) -> str:
+    """Quote a value as the WebUI does (a JSON string) when it could break the settings line."""
+    if any(c in value for c in ',:"\n\r') or value != value.strip():
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _normalize(text: str) -> str:
+    """What survives the WebUI format: each line stripped, blank lines at both ends dropped."""
+    return "\n".join(line.strip() for line in str(text).split("\n")).strip()
+
+
+def format_infotext(prompt: str, negative_prompt: str, settings: Mapping[str, object]) -> str:
+    """Write the WebUI infotext: prompt, ``Negative prompt:`` line (if any), ``Key: value, ...``.
+
+    Settings keep their order; ``None`` values are left out, values with ``,``, ``:`` or ``"``
+    are JSON-quoted. Lines are stripped, as the WebUI's reader strips them. Raises
+    :class:`SdnbError` when the text would not read back the same with :func:`parse_infotext`.
+    """
+    prompt, negative = _normalize(prompt), _normalize(negative_prompt)
+    items: dict[str, str] = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if not _KEY.fullmatch(str(key)):
+            raise SdnbError(
+                f"Infotext setting name {key!r} cannot be written in the WebUI format.",
+                hint="Use letters, digits, spaces, '-' or '/' only, at least two characters, "
+                "for example 'CFG scale' or 'Hires upscale'.",
+            )
+        items[str(key)] = str(value)
+    line = ", ".join(f"{key}: {_quote(value)}" for key, value in items.items())
+    negative_line = f"\n{_NEGATIVE} {negative}" if negative else ""
+    text = f"{prompt}{negative_line}\n{line}".strip()
+    if parse_infotext(text) != Infotext(prompt, negative, items):
+        raise SdnbError(
+            "This prompt and settings cannot be written as a WebUI infotext that reads back the same.",
+            hint=f"Give at least {_MIN_SETTINGS} settings (the WebUI only reads the last line as "
+            f"settings when it has {_MIN_SETTINGS} 'Key: value' items, so with fewer they would "
+            f"turn into prompt text), and start no prompt line with '{_NEGATIVE}'.",
+        )
+    return text
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        with suppress(ValueError):
+            loaded = json.loads(value)
+            if isinstance(loaded, str):
+                return loaded
+    return value
+
+
+def parse_infotext(text: str) -> Infotext:
+    """Read a WebUI infotext with the WebUI's own rules.
+
+    The last line holds the settings only if it has at least 3 ``Key: value`` items; otherwise it
+    is prompt text. Lines before it are the prompt until one starts with ``Negative prompt:``;
+    from there on they are the negative prompt. Each line is stripped.
+    """
+    *lines, last = str(text).strip().split("\n")
+    if len(_PARAM.findall(last)) < _MIN_SETTINGS:
+        lines.append(last)
+        last = ""
+    prompt, negative, in_negative = "", "", False
+    for line in lines:
+        line = line.strip()
+        if line.startswith(_NEGATIVE):
+            in_negative = True
+            line = line[len(_NEGATIVE) :].strip()
+        if in_negative:
+            negative += ("\n" if negative else "") + line
+        else:
+            prompt += ("\n" if prompt else "") + line
+    settings = {key: _unquote(value) for key, value in _PARAM.findall(last)}
+    return Infotext(prompt, negative, settings)
+
+
+def _decode_user_comment(raw: object) -> str | None:
+    """An EXIF UserComment: 8-byte charset header, then text (the WebUI writes UTF-16 big-endian)."""
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, bytes) or len(raw) <= 8:
+        return None
+    header, body = raw[:8], raw[8:]
+    if header == b"UNICODE\0":
+        # piexif (used by the WebUI) writes big-endian; Windows tools write little-endian.
+        little = body[1:2] == b"\0" and body[:1] != b"\0"
+        return body.decode("utf-16-le" if little else "utf-16-be", errors="replace")
+    return body.decode("utf-8", errors="replace").rstrip("\0")
+
+
+def read_infotext(path: str | os.PathLike[str]) -> str | None:
+    """The infotext stored in an image: PNG ``parameters`` chunk, or JPEG/WebP EXIF UserComment.
+
+    Returns ``None`` when the image carries none.
+    """
+    with _opened(path) as image:
+        text = image.info.get("parameters")
+        if text is None:
+            exif = image.getexif().get_ifd(ExifTags.IFD.Exif)
+            text = _decode_user_comment(exif.get(ExifTags.Base.UserComment))
+    return str(text) if text else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+@contextmanager
+def _opened(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
+    """Open and fully decode an image, turning every way it can fail into one clear error."""
+    file = Path(path).expanduser()
+    what = f"Cannot read the image '{file}'"
+    if file.is_dir():
+        raise SdnbError(
+            f"{what}: it is a folder.", hint="Pass the path of one image file inside it, e.g. 'photo.png'."
+        )
+    if file.is_file() and file.stat().st_size == 0:
+        raise SdnbError(
+            f"{what}: the file is empty (0 bytes).",
+            hint="An upload or download was probably interrupted; copy or download the image again.",
+        )
+    try:
+        image = Image.open(file)
+        try:
+            image.load()  # decode everything now, so a truncated file fails here, not later
+        except BaseException:
+            image.close()
+            raise
+    except FileNotFoundError as exc:
+        raise SdnbError(
+            f"{what}: there is no such file.",
+            hint="Check the spelling and the folder; on Colab, upload the file first (Files panel).",
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise SdnbError(
+            f"{what}: it is not an image file that Pillow recognises (its contents are not PNG, "
+            "JPEG, WebP or another image format, whatever its name says).",
+            hint="Pass a real image; a model file or a text file renamed to .png will not work.",
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise SdnbError(f"{what}: it is too large to open safely ({exc}).", hint="Resize it first.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise SdnbError(
+            f"{what}: the file is damaged or incomplete ({exc}).",
+            hint="It was probably cut off while being written, copied or downloaded; get it again.",
+        ) from exc
+    with image:
+        yield image
+
+
+def load_image(path: str | os.PathLike[str], *, mode: str = "RGB") -> Image.Image:
+    """Load an image fully into memory, upright (EXIF orientation applied) and in ``mode``.
+
+    The file is closed on return; every failure is an :class:`SdnbError` that names the file.
+    """
+    if mode not in Image.MODES:
+        raise SdnbError(
+            f"Unsupported image mode {mode!r} for '{path}'.",
+            hint="Use 'RGB' for pictures, 'RGBA' to keep transparency or 'L' for greyscale masks.",
+        )
+    with _opened(path) as image:
+        upright = ImageOps.exif_transpose(image)
+        try:
+            return upright.convert(mode)
+        except ValueError as exc:
+            raise SdnbError(
+                f"Cannot convert the image '{path}' from mode {image.mode} to mode {mode}.",
+                hint="Load it as 'RGB' first, or re-save it as an ordinary RGB PNG or JPEG.",
+            ) from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+
+_NUMBERED = re.compile(r"(\d{5,})(?=[-.])")
+_PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
+_MAX_STEM = 40
+
+
+def _slug(stem: str) -> str:
+    """A short file-name-safe version of ``stem``: word characters joined by ``-``."""
+    slug = re.sub(r"\W+", "-", str(stem)).strip("-_")
+    return slug[:_MAX_STEM].rstrip("-_")
+
+
+def _next_number(folder: Path) -> int:
+    """One more than the largest 5-digit number that starts a name in ``folder`` (0 if none)."""
+    numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := _NUMBERED.match(name))]
+    return max(numbers, default=-1) + 1
+
+
+def _claim(tmp: Path, folder: Path, slug: str) -> Path:
+    """Give the finished ``tmp`` file the next free numbered name, never replacing any file."""
+    number = _next_number(folder)
+    use_links = hasattr(os, "link")
+    while True:
+        final = folder / (f"{number:05d}-{slug}.png" if slug else f"{number:05d}.png")
+        try:
+            if use_links:
+                try:
+                    os.link(tmp, final)  # atomic, and fails if the name is taken
+                    return final
+                except FileExistsError:
+                    raise
+                except OSError:
+                    use_links = False  # e.g. FUSE mounts (Google Drive) without hard links
+            # Claim the name with an exclusive create, then move the finished file over it.
+            os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(final)
+                raise
+            return final
+        except FileExistsError:
+            number = max(number + 1, _next_number(folder))
+
+
+def _unwritable(folder: Path, exc: OSError) -> SdnbError:
+    reason = exc.strerror or str(exc)
+    return SdnbError(
+        f"Cannot save images into the folder '{folder}': {reason}.",
+        hint="Set SDNB_OUTPUT_DIR to a folder you can write to (on Colab, e.g. "
+        "os.environ['SDNB_OUTPUT_DIR'] = '/content/outputs'), and check there is free disk space.",
+    )
+
+
+def save_image(
+    image: Image.Image,
+    folder: str | os.PathLike[str],
+    *,
+    infotext: str | Infotext | None = None,
+    stem: str = "",
+) -> Path:
+    """Save ``image`` as a new PNG ``NNNNN-stem.png`` in ``folder`` and return its path.
+
+    The number is one more than the largest in the folder, as in the WebUI. The file is written
+    under a temporary name and then linked to its final name, so no file is ever overwritten or
+    seen half-written, even with several threads or processes saving at once. ``infotext`` goes
+    into the PNG ``parameters`` chunk (UTF-8 iTXt when it is not Latin-1, so emoji survive).
+    """
+    if not isinstance(image, Image.Image):
+        raise SdnbError(
+            f"save_image needs a PIL image, not {type(image).__name__}.",
+            hint="Pass e.g. result.images[0] from a pipeline; turn a numpy array into one with "
+            "PIL.Image.fromarray(array).",
+        )
+    if isinstance(infotext, Infotext):
+        infotext = infotext.to_text()
+    pnginfo = None
+    if infotext:
+        pnginfo = PngInfo()
+        pnginfo.add_text("parameters", infotext)  # tEXt if Latin-1, else iTXt (UTF-8)
+    if image.mode not in _PNG_MODES:
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+
+    folder = Path(folder).expanduser()
+    tmp = folder / f".sdnb-{secrets.token_hex(8)}.png.part"
+    try:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            with os.fdopen(os.open(tmp, flags, 0o666), "wb") as file:
+                image.save(file, format="PNG", pnginfo=pnginfo)
+                file.flush()
+                os.fsync(file.fileno())
+            return _claim(tmp, folder, _slug(stem))
+        except OSError as exc:
+            raise _unwritable(folder, exc) from exc
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grids
+
+
+def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """Split ``text`` into lines no wider than ``width`` pixels (long words are cut)."""
+    lines: list[str] = []
+    for paragraph in str(text).split("\n"):
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if font.getlength(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = word
+            while len(line) > 1 and font.getlength(line) > width:
+                cut = max((k for k in range(1, len(line)) if font.getlength(line[:k]) <= width), default=1)
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line)
+    return lines
+
+
+def _draw_lines(
+    draw: ImageDraw.ImageDraw,
+    lines: list[str],
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    line_height: int,
+    box: tuple[int, int, int, int],
+) -> None:
+    """Draw ``lines`` centred, horizontally and vertically, in ``box`` (left, top, right, bottom)."""
+    left, top, right, bottom = box
+    y = top + (bottom - top - len(lines) * line_height) / 2
+    for line in lines:
+        x = (left + right - font.getlength(line)) / 2
+        draw.text((x, y), line, font=font, fill="black")
+        y += line_height
+
+
+def image_grid(
+    images: Sequence[Image.Image],
+    *,
+    cols: int | None = None,
+    col_labels: Sequence[str] | None = None,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Image.Image:
+    """Paste ``images`` into a labelled grid on white, row by row, all at the first image's size.
+
+    ``cols`` defaults to the number of column labels, else to what fits the row labels, else to
+    one row up to 8 images and a near-square grid beyond. Labels are wrapped to fit their cell.
+    """
+    images = list(images)
+    if not images:
+        raise SdnbError("image_grid got no images.", hint="Pass a list with at least one PIL image.")
+    not_images = sorted({type(i).__name__ for i in images if not isinstance(i, Image.Image)})
+    if not_images:
+        raise SdnbError(
+            f"image_grid needs PIL images, got {', '.join(not_images)}.",
+            hint="Turn numpy arrays into images with PIL.Image.fromarray(array).",
+        )
+    count = len(images)
+    if cols is None:
+        if col_labels:
+            cols = len(col_labels)
+        elif row_labels:
+            cols = math.ceil(count / len(row_labels))
+        else:
+            cols = count if count <= 8 else math.ceil(math.sqrt(count))
+    if cols < 1:
+        raise SdnbError(f"image_grid needs at least one column, got cols={cols}.", hint="Pass cols >= 1.")
+    rows = math.ceil(count / cols)
+    for labels, needed, kind in ((col_labels, cols, "column"), (row_labels, rows, "row")):
+        if labels is not None and len(labels) != needed:
+            raise SdnbError(
+                f"image_grid got {len(labels)} {kind} labels for {needed} {kind}s "
+                f"({count} images in {cols} columns).",
+                hint=f"Give exactly one label per {kind}, or change cols.",
+            )
+
+    width, height = images[0].size
+    size = max(14, (width + height) // 25)  # the WebUI's grid label size, never tiny
+    font = ImageFont.load_default(size=size)
+    pad, line_height = size // 2, round(size * 1.25)
+
+    left = 0
+    row_lines: list[list[str]] = []
+    if row_labels:
+        widest = max(font.getlength(part) for label in row_labels for part in str(label).split("\n"))
+        text_width = min(math.ceil(widest), max(width, 6 * size))
+        row_lines = [_wrap(label, font, text_width) for label in row_labels]
+        left = text_width + 2 * pad
+    col_lines = [_wrap(label, font, width - 2 * pad) for label in col_labels or []]
+    labels_height = max(len(lines) for lines in col_lines) * line_height + 2 * pad if col_lines else 0
+    grid_width = left + cols * width
+
+    title_lines: list[str] = []
+    title_font = ImageFont.load_default(size=round(size * 1.3))
+    title_line_height = round(size * 1.3 * 1.25)
+    if title:
+        title_lines = _wrap(title, title_font, grid_width - 2 * pad)
+    title_height = len(title_lines) * title_line_height + 2 * pad if title_lines else 0
+
+    top = title_height + labels_height
+    grid = Image.new("RGB", (grid_width, top + rows * height), "white")
+    for index, image in enumerate(images):
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        x, y = left + (index % cols) * width, top + (index // cols) * height
+        if "A" in image.getbands() or image.mode == "P":
+            rgba = image.convert("RGBA")
+            grid.paste(rgba, (x, y), rgba)
+        else:
+            grid.paste(image.convert("RGB"), (x, y))
+
+    draw = ImageDraw.Draw(grid)
+    if title_lines:
+        _draw_lines(draw, title_lines, title_font, title_line_height, (0, 0, grid_width, title_height))
+    for c, lines in enumerate(col_lines):
+        x = left + c * width
+        _draw_lines(draw, lines, font, line_height, (x, title_height, x + width, top))
+    for r, lines in enumerate(row_lines):
+        y = top + r * height
+        _draw_lines(draw, lines, font, line_height, (0, y, left, y + height))
+    return grid

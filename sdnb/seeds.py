@@ -1,0 +1,60 @@
+"""Seeds, initial noise and spherical interpolation.
+
+Noise is always drawn on the CPU from a per-image generator, so the same seed gives the same
+starting latents on CPU, CUDA and MPS, and image ``i`` of a batch does not depend on the batch size.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+import torch
+
+from .errors import SdnbError
+
+__all__ = ["MAX_SEED", "resolve_seed", "check_seed", "initial_noise", "slerp"]
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> int:
+    """Return ``seed`` if it is -1 (random) or in 0..2**32-1, else raise a clear error."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SdnbError(f"Seed must be a whole number, got {seed!r}.")
+    if seed != -1 and not 0 <= seed <= MAX_SEED:
+        raise SdnbError(f"Seed {seed} is outside 0..{MAX_SEED}.", hint="Use -1 for a random seed.")
+    return seed
+
+
+def resolve_seed(seed: int) -> int:
+    """-1 becomes a fresh random seed; any other valid seed is returned unchanged."""
+    return secrets.randbelow(MAX_SEED + 1) if check_seed(seed) == -1 else seed
+
+
+def initial_noise(seeds: Sequence[int], shape: Sequence[int]) -> torch.Tensor:
+    """Unit Gaussian latents, one ``shape`` tensor per seed, stacked on the batch axis (float32, CPU)."""
+    return torch.stack(
+        [torch.randn(tuple(shape), generator=torch.Generator("cpu").manual_seed(int(s))) for s in seeds]
+    )
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float, dot_threshold: float = 0.9995) -> torch.Tensor:
+    """Spherical interpolation between two noise tensors: keeps their norm where a plain mix would sag.
+
+    ``t=0`` returns ``a`` and ``t=1`` returns ``b`` exactly. Nearly parallel inputs fall back to lerp.
+    """
+    if a.shape != b.shape:
+        raise SdnbError(f"Cannot interpolate tensors of shapes {tuple(a.shape)} and {tuple(b.shape)}.")
+    if t <= 0:
+        return a.clone()
+    if t >= 1:
+        return b.clone()
+    a64, b64 = a.double(), b.double()
+    dot = (a64 * b64).sum() / (a64.norm() * b64.norm())
+    if dot.abs() > dot_threshold:
+        out = (1 - t) * a64 + t * b64
+    else:
+        theta = torch.arccos(dot.clamp(-1, 1))
+        out = (torch.sin((1 - t) * theta) * a64 + torch.sin(t * theta) * b64) / torch.sin(theta)
+    return out.to(a.dtype)

@@ -1,0 +1,73 @@
+"""Settings from environment variables: tiny mode, where outputs, caches and local models live.
+
+Everything that any notebook writes goes under :func:`output_dir`; nothing else in the
+package hard-codes a path or reads the environment directly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "REPO",
+    "BRANCH",
+    "colab_url",
+    "is_tiny",
+    "set_tiny",
+    "output_dir",
+    "cache_dir",
+    "models_dir",
+    "on_colab",
+]
+
+#: GitHub "owner/name" of this project: the one place badges and Colab installs read it from.
+REPO = "sdnb-project/sdnb"
+BRANCH = "main"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def colab_url(notebook_path: str) -> str:
+    """The "Open in Colab" address of a notebook path inside the repository."""
+    return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{notebook_path}"
+
+
+def is_tiny() -> bool:
+    """True in tiny mode (``SDNB_TINY=1``): tiny random-weight models, no network, images are noise."""
+    return os.environ.get("SDNB_TINY", "").strip().lower() in _TRUE
+
+
+def set_tiny(on: bool = True) -> None:
+    """Switch tiny mode on or off for this process (what ``SDNB_TINY`` does)."""
+    os.environ["SDNB_TINY"] = "1" if on else "0"
+
+
+def on_colab() -> bool:
+    """True inside Google Colab."""
+    import sys
+
+    return "google.colab" in sys.modules
+
+
+def _dir_from_env(var: str, default: Path) -> Path:
+    path = Path(os.environ.get(var) or default).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_dir() -> Path:
+    """Root of everything the notebooks write (``SDNB_OUTPUT_DIR``, default ``./outputs``)."""
+    return _dir_from_env("SDNB_OUTPUT_DIR", Path.cwd() / "outputs")
+
+
+def cache_dir() -> Path:
+    """Cache for built tiny models and other reusable files (``SDNB_CACHE_DIR``)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sdnb"
+    return _dir_from_env("SDNB_CACHE_DIR", default)
+
+
+def models_dir() -> Path | None:
+    """Folder of local models (``SDNB_MODELS_DIR``): ``<dir>/<name>`` is used before the hub."""
+    value = os.environ.get("SDNB_MODELS_DIR")
+    return Path(value).expanduser() if value else None

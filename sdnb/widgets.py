@@ -1,0 +1,210 @@
+"""Forms built from the typed params dataclasses, and the Generate/Stop app around any task function.
+
+The form only sets values; :class:`TaskApp` runs the task in a background thread so the kernel stays
+free to receive the Stop click. A plain notebook cell can call the same task function directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+import time
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+from PIL import Image
+
+from .errors import SdnbError
+from .params import Spec
+from .registry import native_size, size_limits
+
+__all__ = ["Form", "TaskApp", "WidgetProgress", "png_bytes"]
+
+_STYLE = {"description_width": "120px"}
+_LAYOUT = W.Layout(width="520px")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """PNG-encoded bytes of an image, for ``ipywidgets.Image``."""
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
+    common = {"description": spec.label, "style": _STYLE, "layout": _LAYOUT, "tooltip": spec.help}
+    if spec.choices:
+        return W.Dropdown(options=list(spec.choices), value=value, **common)
+    if kind is str:
+        cls = W.Textarea if spec.multiline else W.Text
+        return cls(value=value, placeholder=spec.help, **common)
+    if kind is bool:
+        return W.Checkbox(value=value, indent=False, **common)
+    if kind is float:
+        return W.BoundedFloatText(value=value, min=spec.min, max=spec.max, step=spec.step or 0.1, **common)
+    if kind is int:
+        lo = -(2**63) if spec.min is None else spec.min
+        hi = 2**63 if spec.max is None else spec.max
+        return W.BoundedIntText(value=value, min=lo, max=hi, step=spec.step or 1, **common)
+    raise SdnbError(f"No form widget for parameter {name!r} of type {kind!r}.")
+
+
+def _base_type(hint: Any) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+class Form:
+    """An ipywidgets form for a params dataclass; :meth:`params` returns the validated values."""
+
+    def __init__(self, params: Any) -> None:
+        self.cls = type(params)
+        hints = typing.get_type_hints(self.cls)
+        start = params.resolved() if hasattr(params, "resolved") else params
+        self.fields: dict[str, W.Widget] = {}
+        for f in dataclasses.fields(self.cls):
+            self.fields[f.name] = _widget_for(f.name, _base_type(hints[f.name]), getattr(start, f.name),
+                                              f.metadata["spec"])
+        if "model" in self.fields and "width" in self.fields:
+            self.fields["model"].observe(self._model_changed, names="value")
+            self._set_size_bounds(start.model)
+        self.widget = W.VBox(list(self.fields.values()))
+
+    def _set_size_bounds(self, model: str) -> None:
+        lo, hi = size_limits(model)
+        for name in ("width", "height"):
+            w = self.fields[name]
+            w.min, w.max = lo, hi
+
+    def _model_changed(self, change: dict) -> None:
+        self._set_size_bounds(change["new"])
+        size = native_size(change["new"])
+        self.fields["width"].value = self.fields["height"].value = size
+
+    def params(self) -> Any:
+        """The form's values as a validated params object (raises :class:`SdnbError` if any is off)."""
+        values = {name: w.value for name, w in self.fields.items()}
+        p = self.cls(**values)
+        return p.validate() if hasattr(p, "validate") else p
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class WidgetProgress:
+    """Progress bar, a status line (done/total, rate, ETA) and a live preview image."""
+
+    def __init__(self) -> None:
+        self.bar = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="520px"))
+        self.label = W.Label("")
+        self.preview = W.Image(format="png", layout=W.Layout(width="256px"))
+        self.preview.layout.display = "none"
+        self.widget = W.VBox([W.HBox([self.bar, self.label]), self.preview])
+        self.t0, self.total, self.what = 0.0, 1, ""
+
+    def start(self, total: int, what: str) -> None:
+        self.t0, self.total, self.what = time.perf_counter(), max(1, total), what
+        self.bar.max, self.bar.value, self.bar.bar_style = self.total, 0, ""
+        self.label.value = f"{what}: starting…"
+
+    def update(self, done: int, preview: Image.Image | None = None) -> None:
+        self.bar.value = done
+        elapsed = time.perf_counter() - self.t0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        self.label.value = f"{self.what}: {done}/{self.total} · {rate:.2f}/s · ETA {eta:.0f} s"
+        if preview is not None:
+            self.preview.value = png_bytes(preview)
+            self.preview.layout.display = ""
+
+    def finish(self, message: str) -> None:
+        self.bar.bar_style = "success" if message.startswith("Done") else "warning"
+        self.label.value = message
+
+
+class TaskApp:
+    """Form + Generate and Stop buttons + progress + results, around ``task(params, stop=, progress=)``.
+
+    ``show(result)`` turns the task's return value into (image, caption) pairs for the results area.
+    """
+
+    def __init__(
+        self,
+        form: Form,
+        task: Callable[..., Any],
+        show: Callable[[Any], list[tuple[Image.Image, str]]],
+        *,
+        button: str = "Generate",
+    ) -> None:
+        self.form, self.task, self.show = form, task, show
+        self.progress = WidgetProgress()
+        self.go = W.Button(description=button, button_style="primary", icon="play")
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.message = W.HTML("")
+        self.results = W.VBox([])
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.last: Any = None
+        self.go.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.widget = W.VBox(
+            [form.widget, W.HBox([self.go, self.stop_button]), self.progress.widget, self.message, self.results]
+        )
+
+    def start(self) -> None:
+        """What the Generate button does: validate, then run the task in a background thread."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        try:
+            params = self.form.params()
+        except SdnbError as exc:
+            self._error(exc)
+            return
+        self.message.value = ""
+        self.stop_event.clear()
+        self.go.disabled, self.stop_button.disabled = True, False
+        self.thread = threading.Thread(target=self._run, args=(params,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """What the Stop button does: finish the current step, keep what is done."""
+        self.stop_event.set()
+        self.stop_button.disabled = True
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the running task ends; returns its result (for tests and scripts)."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.last
+
+    def _run(self, params: Any) -> None:
+        try:
+            self.last = self.task(params, stop=self.stop_event, progress=self.progress)
+            tiles = [
+                W.VBox([W.Image(value=png_bytes(img), format="png", layout=W.Layout(max_width="512px")),
+                        W.Label(caption)])
+                for img, caption in self.show(self.last)
+            ]
+            self.results.children = tuple(tiles) + tuple(self.results.children)
+        except SdnbError as exc:
+            self._error(exc)
+        except Exception as exc:  # noqa: BLE001 - shown in the form, not lost in a thread
+            self._error(SdnbError(f"{type(exc).__name__}: {exc}"))
+        finally:
+            self.go.disabled, self.stop_button.disabled = False, True
+
+    def _error(self, exc: SdnbError) -> None:
+        import html
+
+        hint = f"<br><b>What to do:</b> {html.escape(exc.hint)}" if exc.hint else ""
+        self.message.value = f"<div style='color:#b00020'><b>Error:</b> {html.escape(exc.message)}{hint}</div>"
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
