@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from .errors import SdnbError
+from .settings import is_tiny
 
 __all__ = ["LoginResult", "login", "find_token", "redact"]
 
@@ -88,18 +89,21 @@ def login(*, interactive: bool = True, check: bool = True) -> LoginResult:
     result that explains how to add one. The token itself is never printed or returned.
     """
     token, source = find_token()
-    if token is None:
-        if interactive and _in_notebook():
-            from huggingface_hub import notebook_login
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    if token is None and is_tiny():
+        return LoginResult(None, None, "Tiny mode: nothing is downloaded, so no Hugging Face token is needed.")
+    if token is None and interactive and not offline and _in_notebook():
+        from huggingface_hub import notebook_login
 
-            notebook_login()
-            return LoginResult(
-                SOURCES[3], None, "Paste your token into the box above (it is not shown), then run the next cell."
-            )
+        notebook_login()  # shows a link and a code; returns once you have authorized in the browser
+        token, source = find_token()
+        source = SOURCES[3] if token else None
+    if token is None:
+        why = " (HF_HUB_OFFLINE is set, so the login box is not shown)" if offline else ""
         return LoginResult(
             None,
             None,
-            "No Hugging Face token found. Public models still download; for gated ones, add a secret named "
+            f"No Hugging Face token found{why}. Public models still download; for gated ones, add a secret named "
             "HF_TOKEN on Colab (key icon, left bar), or set the HF_TOKEN environment variable.",
         )
     if not token.startswith("hf_") or any(c.isspace() for c in token):
@@ -108,7 +112,7 @@ def login(*, interactive: bool = True, check: bool = True) -> LoginResult:
             hint="Copy an access token (it starts with 'hf_') from your Hugging Face settings page, Access Tokens.",
         )
     os.environ["HF_TOKEN"] = token  # downloads in this process use it; it is never printed
-    user = _whoami(token) if check else None
+    user = _whoami(token) if check and not offline and not is_tiny() else None
     who = f"logged in as {user}" if user else "token found (the hub could not be asked who it belongs to)"
     return LoginResult(source, user, f"Hugging Face: {who}, using the {source}.")
 

@@ -19,27 +19,31 @@ __all__ = ["pipeline_diagram", "token_table", "guidance_arrows", "latent_channel
 
 def pipeline_diagram() -> Figure:
     """Prompt → CLIP text encoder → UNet denoising loop (with CFG) → VAE decoder → image."""
-    fig, ax = plt.subplots(figsize=(11, 2.8))
-    ax.set_xlim(0, 11)
-    ax.set_ylim(0, 3)
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    ax.set_xlim(0, 11.5)
+    ax.set_ylim(0, 3.4)
     ax.axis("off")
+    w, gap, y, h = 1.8, 0.5, 0.9, 1.4
     boxes = [
-        (0.1, "Prompt\n\"a lighthouse\nat dawn\"", "#eeeeee"),
-        (2.2, "CLIP text encoder\nwords → 77 tokens\n→ 77 vectors", "#cfe2ff"),
-        (4.6, "UNet, N steps\npredicts the noise,\nguided by the text (CFG)", "#ffe5b4"),
-        (7.0, "VAE decoder\n64×64×4 latents\n→ 512×512 pixels", "#d1f2d1"),
-        (9.3, "Image", "#eeeeee"),
+        ("Prompt\n\"a lighthouse\nat dawn\"", "#eeeeee"),
+        ("CLIP text encoder\nwords → tokens\n→ 77 vectors", "#cfe2ff"),
+        ("UNet + sampler\nremove predicted noise,\nguided by text (CFG)", "#ffe5b4"),
+        ("VAE decoder\n64×64×4 latents\n→ 512×512 pixels", "#d1f2d1"),
+        ("Image", "#eeeeee"),
     ]
-    for x, text, color in boxes:
-        ax.add_patch(FancyBboxPatch((x, 0.8), 1.6 if x > 9 else 2.0, 1.5, boxstyle="round,pad=0.05", fc=color,
-                                    ec="#333333"))
-        ax.text(x + (0.8 if x > 9 else 1.0), 1.55, text, ha="center", va="center", fontsize=9)
-    for x0, x1 in ((1.75, 2.2), (4.25, 4.6), (6.65, 7.0), (9.05, 9.3)):
-        ax.add_patch(FancyArrowPatch((x0, 1.55), (x1, 1.55), arrowstyle="-|>", mutation_scale=15))
-    ax.annotate("random noise\n(from the seed)", xy=(5.6, 0.8), xytext=(5.6, 0.15), ha="center", fontsize=8,
-                arrowprops={"arrowstyle": "-|>"})
-    ax.annotate("", xy=(5.0, 2.35), xytext=(6.2, 2.35), arrowprops={"arrowstyle": "<-", "connectionstyle": "arc3,rad=-0.6"})
-    ax.text(5.6, 2.85, "repeat N times", ha="center", fontsize=8)
+    xs = [0.2 + i * (w + gap) for i in range(len(boxes))]
+    for x, (text, color) in zip(xs, boxes):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.04", fc=color, ec="#333333"))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+    for x in xs[:-1]:
+        ax.add_patch(FancyArrowPatch((x + w + 0.06, y + h / 2), (x + w + gap - 0.06, y + h / 2), arrowstyle="-|>",
+                                     mutation_scale=15))
+    unet = xs[2]
+    ax.add_patch(FancyArrowPatch((unet + w * 0.8, y + h + 0.05), (unet + w * 0.2, y + h + 0.05),
+                                 connectionstyle="arc3,rad=0.8", arrowstyle="-|>", mutation_scale=12))
+    ax.text(unet + w / 2, y + h + 0.75, "repeat for each step", ha="center", fontsize=8)
+    ax.annotate("random noise\n(from the seed)", xy=(unet + w / 2, y), xytext=(unet + w / 2, 0.05), ha="center",
+                fontsize=8, arrowprops={"arrowstyle": "-|>"})
     fig.tight_layout()
     return fig
 
@@ -61,21 +65,21 @@ def token_table(pipe: Any, prompt: str, limit: int = 16) -> Figure:
     return fig
 
 
-def guidance_arrows(scales: tuple[float, ...] = (1.0, 3.0, 7.0)) -> Figure:
+def guidance_arrows(scales: tuple[float, ...] = (3.0, 7.0)) -> Figure:
     """Classifier-free guidance as arrows: guided = uncond + scale × (cond − uncond)."""
     uncond, cond = np.array([1.0, 0.4]), np.array([1.6, 1.2])
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.annotate("", xy=uncond, xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": "gray"})
     ax.text(*uncond, "  without prompt", color="gray", va="center")
     ax.annotate("", xy=cond, xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": "tab:blue"})
-    ax.text(*cond, "  with prompt", color="tab:blue", va="center")
+    ax.text(*cond, "  with prompt (= CFG 1)", color="tab:blue", va="center")
     for s in scales:
         guided = uncond + s * (cond - uncond)
         ax.annotate("", xy=guided, xytext=uncond, arrowprops={"arrowstyle": "-|>", "color": "tab:orange", "alpha": 0.7})
         ax.text(*guided, f"  CFG {s:g}", color="tab:orange", va="center")
-    ax.set_xlim(-0.2, 6.0)
+    ax.set_xlim(-0.2, 7.5)
     ax.set_ylim(-0.2, 6.5)
-    ax.set_title("Each step predicts noise twice; CFG pushes past the prompt's prediction")
+    ax.set_title("Guidance: go past the prompt's prediction,\nscale × (with − without)", fontsize=10)
     ax.set_aspect("equal")
     fig.tight_layout()
     return fig

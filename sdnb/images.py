@@ -172,9 +172,8 @@ def _opened(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
     file = Path(path).expanduser()
     what = f"Cannot read the image '{file}'"
     if file.is_dir():
-        raise SdnbError(
-            f"{what}: it is a folder.", hint="Pass the path of one image file inside it, e.g. 'photo.png'."
-        )
+        hint = "Pass the path of one image file inside it, e.g. 'photo.png'."
+        raise SdnbError(f"{what}: it is a folder.", hint=hint)
     if file.is_file() and file.stat().st_size == 0:
         raise SdnbError(
             f"{what}: the file is empty (0 bytes).",
@@ -375,6 +374,10 @@ def _draw_lines(
         y += line_height
 
 
+#: Cells smaller than this (in pixels) are enlarged with nearest-neighbour so labels stay readable.
+MIN_CELL = 160
+
+
 def image_grid(
     images: Sequence[Image.Image],
     *,
@@ -411,12 +414,15 @@ def image_grid(
     for labels, needed, kind in ((col_labels, cols, "column"), (row_labels, rows, "row")):
         if labels is not None and len(labels) != needed:
             raise SdnbError(
-                f"image_grid got {len(labels)} {kind} labels for {needed} {kind}s "
-                f"({count} images in {cols} columns).",
+                f"image_grid got {len(labels)} {kind} labels for {needed} {kind}s ({count} images in {cols} columns).",
                 hint=f"Give exactly one label per {kind}, or change cols.",
             )
 
     width, height = images[0].size
+    if min(width, height) < MIN_CELL:  # tiny images (tiny mode, previews) are enlarged so labels fit
+        factor = math.ceil(MIN_CELL / min(width, height))
+        width, height = width * factor, height * factor
+        images = [im.resize((width, height), Image.NEAREST) for im in images]
     size = max(14, (width + height) // 25)  # the WebUI's grid label size, never tiny
     font = ImageFont.load_default(size=size)
     pad, line_height = size // 2, round(size * 1.25)

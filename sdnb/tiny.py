@@ -9,8 +9,8 @@ The tiny models keep the *shapes* of the real ones where it matters to a lesson:
 downsamples by 8 and has 4 latent channels (a 64x64 image has 8x8 latents), the schedulers
 carry the real training configs, SD 2.1 is a v-prediction model, SDXL has two text encoders
 and the ``text_time`` micro-conditioning. Everything else (channel counts, layer counts) is
-as small as the code allows, so a whole pipeline is a few hundred KB and a 64x64 image takes a
-fraction of a second on one CPU core. The images are noise: the weights are random.
+as small as the code allows: an SD 1.5 folder is about 0.7 MB, SDXL about 1.4 MB, and a 64x64
+image takes well under a second on one CPU core. The images are noise: the weights are random.
 
 Default image sizes (``unet.sample_size * 8``) are the real ones divided by 8: 64 px for
 SD 1.5, 96 px for SD 2.1 768-v, 128 px for SDXL.
@@ -18,6 +18,7 @@ SD 1.5, 96 px for SD 2.1 768-v, 128 px for SDXL.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -45,44 +46,35 @@ _EOW = "</w>"  # CLIP's end-of-word suffix
 
 #: Words that become a single token each, so a normal prompt has about one token per word,
 #: as with the real CLIP vocabulary.
-_WORDS: tuple[str, ...] = tuple(
-    """
-    a an the of in on at to with and or by for from into under over near above below behind
-    beside through across between is are it its this that his her their my your our as like
-    very most more best one two three four five many some no not without
-    photo photograph photography picture image portrait selfie closeup close up shot view
-    scene landscape cityscape seascape still life painting drawing sketch illustration render
-    art artwork artist poster concept cover wallpaper sculpture statue
-    watercolor oil acrylic pencil charcoal ink pastel gouache digital pixel vector anime
-    manga cartoon comic fantasy surreal abstract realistic photorealistic hyperrealistic
-    impressionist expressionist cubist baroque renaissance minimalist vintage retro modern
-    futuristic cyberpunk steampunk gothic style styled trending artstation unreal engine
-    octane blender studio ghibli pixar disney
-    detailed highly intricate sharp focus masterpiece quality high resolution hd uhd
-    beautiful stunning epic dramatic cinematic lighting light lit glow glowing soft hard
-    bright dark dim moody warm cool colorful vibrant pale muted golden silver neon
-    hour volumetric rim ambient shadow shadows reflection reflections bokeh depth field
-    wide angle lens macro telephoto camera film grain kodak canon nikon
-    red orange yellow green blue purple pink white black gray grey brown
-    cat cats dog dogs horse horses bird birds fish fox wolf bear lion tiger owl eagle
-    dragon unicorn rabbit deer cow sheep butterfly squirrel monkey elephant whale
-    man woman men women girl boy child children person people face eyes hair smile old
-    young king queen knight warrior wizard witch princess robot astronaut soldier
-    sailor chef doctor teacher monk samurai ninja pirate alien
-    city town village street road bridge house home castle tower lighthouse church temple
-    ruins building buildings skyscraper room kitchen library window door garden park
-    market harbor station train car ship boat airplane rocket bicycle
-    forest tree trees woods jungle mountain mountains hill hills valley river lake sea
-    ocean beach island desert snow ice rain fog mist cloud clouds sky sun moon star stars
-    space planet galaxy nebula universe field fields meadow flower flowers rose roses
-    grass leaves autumn winter spring summer dawn dusk sunrise sunset night day evening
-    morning midnight storm thunder lightning fire water wave waves stone rock crystal
-    riding sitting standing walking running flying swimming reading eating drinking
-    holding wearing playing dancing sleeping looking
-    hat dress suit armor crown sword book cup coffee tea food cake apple bread wine
-    small big large tiny giant little tall long short round
-    """.split()
-)
+_WORD_TEXT = """
+    a an the of in on at to with and or by for from into under over near above behind through
+    is are it its this that his her their as like very one two three many no not without
+    photo photograph photography picture image portrait closeup close up shot view scene
+    landscape cityscape still life painting drawing sketch illustration render art artwork
+    artist poster concept wallpaper sculpture statue
+    watercolor oil acrylic pencil charcoal ink pastel digital pixel anime cartoon comic fantasy
+    surreal abstract realistic photorealistic impressionist baroque vintage retro modern
+    futuristic cyberpunk steampunk gothic minimalist style trending artstation unreal engine
+    octane studio ghibli
+    detailed highly intricate sharp focus masterpiece quality high resolution hd
+    beautiful stunning epic dramatic cinematic lighting light glowing soft bright dark moody
+    warm colorful vibrant golden silver neon hour volumetric shadow reflection bokeh depth
+    field wide angle lens macro camera film grain
+    red orange yellow green blue purple pink white black gray brown
+    cat dog horse bird fish fox wolf bear lion tiger owl dragon rabbit deer butterfly squirrel
+    man woman girl boy child people face eyes hair smile old young king queen knight warrior
+    wizard witch princess robot astronaut pirate
+    city town village street bridge house castle tower lighthouse church temple ruins
+    building room kitchen library window garden park market harbor train car ship boat
+    forest tree trees jungle mountain mountains hill valley river lake sea ocean beach island
+    desert snow ice rain fog mist cloud clouds sky sun moon stars space planet galaxy meadow
+    flower flowers rose grass leaves autumn winter spring summer dawn dusk sunrise sunset night
+    day evening morning storm fire water waves stone crystal
+    riding sitting standing walking flying reading eating holding wearing
+    hat dress armor crown sword book coffee cake apple
+    small big large tiny giant little tall
+"""
+_WORDS: tuple[str, ...] = tuple(_WORD_TEXT.split())
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -106,7 +98,7 @@ def _bytes_to_unicode() -> dict[int, str]:
 def _bpe(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
     """Apply BPE merges to one word the way the tokenizers library does (lowest rank first)."""
     while len(symbols) > 1:
-        pairs = [pair for pair in zip(symbols, symbols[1:]) if pair in ranks]
+        pairs = [pair for pair in itertools.pairwise(symbols) if pair in ranks]
         if not pairs:
             break
         first, second = min(pairs, key=ranks.__getitem__)
@@ -169,13 +161,15 @@ def build_tokenizer() -> transformers.CLIPTokenizer:
     )
 
 
-def _text_config(tokenizer: Any, *, hidden_size: int, hidden_act: str, projection_dim: int | None = None) -> Any:
+def _text_config(
+    tokenizer: Any, *, hidden_size: int, hidden_act: str, projection_dim: int | None = None
+) -> Any:
     import transformers
 
     return transformers.CLIPTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 4,
+        intermediate_size=hidden_size * 2,
         projection_dim=projection_dim or hidden_size,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -197,10 +191,10 @@ def _vae(sample_size: int, scaling_factor: float, force_upcast: bool) -> Any:
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 16, 16, 16),
+        block_out_channels=(4, 8, 8, 8),
         layers_per_block=1,
         latent_channels=4,
-        norm_num_groups=8,
+        norm_num_groups=4,
         sample_size=sample_size,
         scaling_factor=scaling_factor,
         force_upcast=force_upcast,
@@ -226,11 +220,11 @@ def _build_sd(family: str) -> Any:
         out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        block_out_channels=(16, 32),
+        block_out_channels=(8, 16),
         layers_per_block=1,
-        norm_num_groups=8,
+        norm_num_groups=4,
         cross_attention_dim=32,
-        attention_head_dim=(2, 4) if v2 else 4,
+        attention_head_dim=(2, 4) if v2 else 2,
         use_linear_projection=v2,
         upcast_attention=v2,
     )
@@ -267,9 +261,11 @@ def _build_sdxl() -> Any:
 
     tokenizer = build_tokenizer()
     tokenizer_2 = build_tokenizer()
-    hidden_1, hidden_2, time_dim = 32, 32, 8
+    hidden_1, hidden_2, time_dim = 32, 48, 8  # real SDXL: 768, 1280, 256
     _torch_seed()
-    text_encoder = transformers.CLIPTextModel(_text_config(tokenizer, hidden_size=hidden_1, hidden_act="quick_gelu"))
+    text_encoder = transformers.CLIPTextModel(
+        _text_config(tokenizer, hidden_size=hidden_1, hidden_act="quick_gelu")
+    )
     _torch_seed()
     text_encoder_2 = transformers.CLIPTextModelWithProjection(
         _text_config(tokenizer_2, hidden_size=hidden_2, hidden_act="gelu", projection_dim=hidden_2)
@@ -281,9 +277,9 @@ def _build_sdxl() -> Any:
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(16, 32),
+        block_out_channels=(8, 16),
         layers_per_block=1,
-        norm_num_groups=8,
+        norm_num_groups=4,
         transformer_layers_per_block=(1, 2),
         attention_head_dim=(2, 4),
         use_linear_projection=True,
@@ -349,6 +345,7 @@ def tiny_model_dir(family: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
         _build(family).save_pretrained(tmp, safe_serialization=True)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache folder is an ordinary one
         os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)

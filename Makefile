@@ -1,0 +1,40 @@
+# Each target bootstraps .venv itself. Python 3.11 is the tested version.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sdnb-installed
+TINY   := SDNB_TINY=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+
+.PHONY: demo test lab bench browser-deps clean
+
+$(STAMP): pyproject.toml requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements.txt -e ".[audio,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sdnb)" >/dev/null
+	touch $@
+
+## demo: run every notebook top to bottom in tiny offline mode; executed notebooks, images and videos land in outputs/
+demo: $(STAMP)
+	$(TINY) SDNB_OUTPUT_DIR=$(CURDIR)/outputs $(BIN)/python scripts/run_notebooks.py --out $(CURDIR)/outputs
+
+## test: unit tests, every notebook under nbval, robustness and browser tests (tiny mode, offline)
+test: $(STAMP) browser-deps
+	$(TINY) $(BIN)/python -m pytest
+
+## lab: open the notebooks locally in JupyterLab
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+## bench: speed/memory benchmarks (tiny shapes on CPU; see benchmarks/README for GPU runs)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.walk --tiny
+
+## browser-deps: Debian's Chromium for the browser tests (installed when running as root; skipped tests say so otherwise)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "note: chromium not installed; browser tests will be skipped"
+
+clean:
+	rm -rf $(VENV) outputs
