@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 
 from .errors import SdnbError
-from .images import format_infotext, image_grid, read_infotext, save_image
+from .images import format_infotext, image_grid, parse_infotext, read_infotext, save_image
 from .models import explain_error, load_pipeline
 from .params import Txt2ImgParams
 from .preview import latents_to_rgb
 from .progress import NullProgress, Progress
 from .prompts import encode_prompt
 from .samplers import set_sampler
-from .seeds import initial_noise, resolve_seed
+from .seeds import resolve_seed, seeded_noise
 from .settings import output_dir
 
 __all__ = ["Txt2ImgResult", "txt2img", "regenerate", "infotext_for", "run_pipeline"]
@@ -54,8 +54,9 @@ class Txt2ImgResult:
         return buf.getvalue()
 
 
-def infotext_for(p: Txt2ImgParams, seed: int) -> str:
-    """The WebUI ``parameters`` text for one image of ``p``."""
+def infotext_for(p: Txt2ImgParams, seed: int, batch_pos: int = 0) -> str:
+    """The WebUI ``parameters`` text for one image of ``p`` (batch keys only when batch size > 1, as the WebUI)."""
+    batch = {"Batch size": p.batch_size, "Batch pos": batch_pos} if p.batch_size > 1 else {}
     return format_infotext(
         p.prompt,
         p.negative_prompt,
@@ -66,6 +67,7 @@ def infotext_for(p: Txt2ImgParams, seed: int) -> str:
             "Seed": seed,
             "Size": f"{p.width}x{p.height}",
             "Model": p.model,
+            **batch,
             "Version": "sdnb",
         },
     )
@@ -80,8 +82,11 @@ def run_pipeline(
     cfg_scale: float,
     stop: threading.Event | None = None,
     on_step: Any = None,
+    generators: list[torch.Generator] | None = None,
 ) -> tuple[list[Image.Image], list[bool], bool]:
     """One batched denoising run from given latents and embeddings: (images, nsfw flags, interrupted).
+
+    ``generators`` (one per image, from :func:`sdnb.seeds.seeded_noise`) feed samplers that add noise.
 
     ``on_step(i, latents)`` is called after every step; a set ``stop`` event ends the loop after the
     current step (diffusers' ``_interrupt`` flag).
@@ -108,6 +113,7 @@ def run_pipeline(
             num_inference_steps=steps,
             guidance_scale=cfg_scale,
             callback_on_step_end=callback,
+            generator=generators,
             output_type="pil",
             **extra,
         )
@@ -160,17 +166,18 @@ def txt2img(
             if batch == 0 and i + 1 in capture_steps:
                 result.steps_seen[i + 1] = decode_latents(pipe, latents[:1])
 
+        latents, generators = seeded_noise(seeds, shape)
         images, nsfw, interrupted = run_pipeline(
-            pipe, embeds=embeds, latents=initial_noise(seeds, shape), steps=p.steps, cfg_scale=p.cfg_scale,
-            stop=stop, on_step=on_step,
+            pipe, embeds=embeds, latents=latents, steps=p.steps, cfg_scale=p.cfg_scale, stop=stop,
+            on_step=on_step, generators=generators,
         )
         if interrupted:  # a half-denoised batch is not what its parameters say: keep only finished ones
             result.interrupted = True
             break
-        for seed, image, flagged in zip(seeds, images, nsfw):
+        for pos, (seed, image, flagged) in enumerate(zip(seeds, images, nsfw)):
             if flagged:
                 result.flagged.append(len(result.images))
-            text = infotext_for(p, seed)
+            text = infotext_for(p, seed, pos)
             result.images.append(image)
             result.seeds.append(seed)
             result.infotexts.append(text)
@@ -191,11 +198,25 @@ def decode_latents(pipe: Any, latents: torch.Tensor) -> Image.Image:
 
 
 def regenerate(png: str | Path, **overrides: Any) -> Txt2ImgResult:
-    """Read the ``parameters`` of any PNG (sdnb's or the WebUI's) and make the same image again."""
+    """Read the ``parameters`` of any PNG (sdnb's or the WebUI's) and make the same image again.
+
+    An image that was part of a batch is remade inside the same batch (``Batch size``/``Batch pos``),
+    because batched arithmetic can differ from a single image's in the last bit.
+    """
     text = read_infotext(png)
     if not text:
         raise SdnbError(
             f"{png} has no generation parameters (no 'parameters' text chunk).",
             hint="Use a PNG saved by sdnb or by the AUTOMATIC1111 WebUI with metadata enabled.",
         )
-    return txt2img(Txt2ImgParams.from_infotext(text), **overrides)
+    params = Txt2ImgParams.from_infotext(text)
+    pos = int(parse_infotext(text).settings.get("Batch pos", 0))
+    if not 0 <= pos < params.batch_size or params.seed < pos:
+        raise SdnbError(f"{png} has inconsistent batch parameters (Batch pos {pos}).")
+    result = txt2img(dataclasses.replace(params, seed=params.seed - pos, batch_count=1), **overrides)
+    if result.interrupted or len(result.images) <= pos:
+        return result
+    keep = slice(pos, pos + 1)
+    result.images, result.seeds, result.infotexts = result.images[keep], result.seeds[keep], result.infotexts[keep]
+    result.paths = result.paths[keep]
+    return result

@@ -118,23 +118,35 @@ class Txt2ImgParams:
         s = info.settings
         try:
             width, height = (int(v) for v in s["Size"].lower().split("x"))
-            model = s.get("Model", "sd15")
             return cls(
                 prompt=info.prompt,
                 negative_prompt=info.negative_prompt,
-                model=model if model in MODELS else "sd15",
+                model=_guess_model(s.get("Model", "sd15")),
                 sampler=sampler_from_infotext(s),
                 steps=int(s["Steps"]),
                 cfg_scale=float(s["CFG scale"]),
                 width=width,
                 height=height,
                 seed=int(s["Seed"]),
+                batch_size=int(s.get("Batch size", 1)),
             )
         except (KeyError, ValueError) as exc:
             raise SdnbError(
                 f"These parameters lack a usable {exc} value, so the image cannot be regenerated.",
                 hint="Regenerate from a PNG written by sdnb or the AUTOMATIC1111 WebUI.",
             ) from exc
+
+
+def _guess_model(name: str) -> str:
+    """A registry key for a WebUI checkpoint name ("sd_xl_base_1.0" -> "sdxl"); SD 1.5 when unsure."""
+    if name in MODELS:
+        return name
+    low = name.lower()
+    if "xl" in low:
+        return "sdxl"
+    if any(k in low for k in ("v2-1", "2.1", "2-1", "768-v", "v2")):
+        return "sd21"
+    return "sd15"
 
 
 def _round8(value: Any) -> int:

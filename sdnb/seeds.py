@@ -13,7 +13,7 @@ import torch
 
 from .errors import SdnbError
 
-__all__ = ["MAX_SEED", "resolve_seed", "check_seed", "initial_noise", "slerp"]
+__all__ = ["MAX_SEED", "resolve_seed", "check_seed", "initial_noise", "seeded_noise", "slerp"]
 
 MAX_SEED = 2**32 - 1
 
@@ -37,6 +37,16 @@ def initial_noise(seeds: Sequence[int], shape: Sequence[int]) -> torch.Tensor:
     return torch.stack(
         [torch.randn(tuple(shape), generator=torch.Generator("cpu").manual_seed(int(s))) for s in seeds]
     )
+
+
+def seeded_noise(seeds: Sequence[int], shape: Sequence[int]) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """Initial latents as :func:`initial_noise`, plus each image's generator advanced past that draw.
+
+    Passing the generators to the pipeline makes the sampler's own noise (ancestral samplers such as
+    "Euler a") come from the same per-image stream, so every sampler is reproducible image by image.
+    """
+    gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    return torch.stack([torch.randn(tuple(shape), generator=g) for g in gens]), gens
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float, dot_threshold: float = 0.9995) -> torch.Tensor:
