@@ -249,9 +249,9 @@ def _next_number(folder: Path) -> int:
     return max(numbers, default=-1) + 1
 
 
-def _claim(tmp: Path, folder: Path, slug: str) -> Path:
-    """Give the finished ``tmp`` file the next free numbered name, never replacing any file."""
-    number = _next_number(folder)
+def _claim(tmp: Path, folder: Path, slug: str, index: int | None = None) -> Path:
+    """Give the finished ``tmp`` file the next free numbered name (or exactly ``index``), never replacing any file."""
+    number = _next_number(folder) if index is None else index
     use_links = hasattr(os, "link")
     while True:
         final = folder / (f"{number:05d}-{slug}.png" if slug else f"{number:05d}.png")
@@ -274,6 +274,11 @@ def _claim(tmp: Path, folder: Path, slug: str) -> Path:
                 raise
             return final
         except FileExistsError:
+            if index is not None:
+                raise SdnbError(
+                    f"Cannot save image number {index} in '{folder}': {final.name} already exists.",
+                    hint="sdnb never overwrites a file; remove it yourself if it should be made again.",
+                ) from None
             number = max(number + 1, _next_number(folder))
 
 
@@ -292,10 +297,12 @@ def save_image(
     *,
     infotext: str | Infotext | None = None,
     stem: str = "",
+    index: int | None = None,
 ) -> Path:
     """Save ``image`` as a new PNG ``NNNNN-stem.png`` in ``folder`` and return its path.
 
-    The number is one more than the largest in the folder, as in the WebUI. The file is written
+    The number is one more than the largest in the folder, as in the WebUI, or exactly ``index`` when
+    given (a video's frame ``N`` is ``N:05d.png``; an error if that name is taken). The file is written
     under a temporary name and then linked to its final name, so no file is ever overwritten or
     seen half-written, even with several threads or processes saving at once. ``infotext`` goes
     into the PNG ``parameters`` chunk (UTF-8 iTXt when it is not Latin-1, so emoji survive).
@@ -325,7 +332,7 @@ def save_image(
                 image.save(file, format="PNG", pnginfo=pnginfo)
                 file.flush()
                 os.fsync(file.fileno())
-            return _claim(tmp, folder, _slug(stem))
+            return _claim(tmp, folder, _slug(stem), index)
         except OSError as exc:
             raise _unwritable(folder, exc) from exc
     finally:

@@ -109,48 +109,61 @@ def _resolve(model: str | os.PathLike | ModelSpec) -> tuple[str, str, ModelSpec 
     )
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from (diffusers wraps the hub's errors)."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _is_offline(exc: BaseException) -> bool:
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    text = str(exc).lower()
+    return isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError, TimeoutError)) or any(
+        k in text for k in ("not cached locally", "not fully cached", "connection", "resolve host", "timed out")
+    ) or type(exc).__name__ in {"ConnectError", "NetworkError", "ConnectTimeout"}
+
+
 def explain_error(exc: BaseException, repo: str) -> SdnbError:
     """Turn a loading exception into a one-paragraph :class:`SdnbError` that says what to do."""
     from huggingface_hub import constants
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
+    chain = _chain(exc)
     page = f"{constants.ENDPOINT}/{repo}"
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    if any(isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower() for e in chain):
         return SdnbError(
             f"The GPU ran out of memory while working with {repo}.",
-            hint="Lower the batch size or the image size, or restart the runtime and load with "
-            "plan_memory(...) using offload='model' (model CPU offload) and VAE tiling on.",
+            hint="Lower the batch size or the image size; or restart the runtime and use a memory plan with "
+            "offload='model' (model CPU offload) and VAE tiling on, e.g. "
+            "dataclasses.replace(plan_memory(), offload='model', vae_tiling=True, batch_size=1).",
         )
-    if isinstance(exc, GatedRepoError):
+    if any(isinstance(e, GatedRepoError) for e in chain):
         return SdnbError(
             f"{repo} is gated: its license must be accepted before it can be downloaded.",
             hint=f"Log in to Hugging Face, open {page} and accept the license, then run the login cell of "
-            "notebook 00 again (set the HF_TOKEN secret on Colab).",
+            "notebook 00 again (on Colab, set the HF_TOKEN secret).",
         )
-    if isinstance(exc, RepositoryNotFoundError):
+    if any(isinstance(e, RepositoryNotFoundError) for e in chain):
         moved = MOVED.get(repo)
         return SdnbError(
             f"The Hugging Face repo {repo} does not exist (or is private and your token cannot see it).",
             hint=f"Use {moved!r} instead." if moved else f"Check the id, or use a registry name: {', '.join(MODELS)}.",
         )
-    if isinstance(exc, RevisionNotFoundError):
+    if any(isinstance(e, RevisionNotFoundError) for e in chain):
         return SdnbError(f"{repo} has no such revision.", hint="Leave the revision at 'main'.")
-    if isinstance(exc, LocalEntryNotFoundError) or "offline" in str(exc).lower() or isinstance(exc, OSError) and (
-        "connect" in str(exc).lower() or "resolve" in str(exc).lower()
-    ):
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    if any(_is_offline(e) for e in chain):
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
         why = "HF_HUB_OFFLINE is set" if offline else f"{constants.ENDPOINT} could not be reached"
         return SdnbError(
             f"{repo} is not in the local cache and {why}, so it cannot be downloaded.",
             hint="Connect to the internet (or set HF_ENDPOINT to a reachable mirror before importing sdnb), "
             "put the model in SDNB_MODELS_DIR, or use tiny mode (SDNB_TINY=1) to try the notebooks offline.",
         )
-    return SdnbError(f"Loading {repo} failed: {type(exc).__name__}: {exc}", hint="See the error above.")
+    return SdnbError(f"Loading {repo} failed: {type(exc).__name__}: {exc}")
 
 
 def _from_source(cls: type, kind: str, where: str, dtype: torch.dtype, spec: ModelSpec | None) -> Any:

@@ -7,6 +7,7 @@ can build the form from it and :meth:`Txt2ImgParams.validate` can check the same
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from .registry import MODELS, native_size, size_limits
 from .samplers import SAMPLERS, sampler_from_infotext
 from .seeds import MAX_SEED, check_seed
 
-__all__ = ["Spec", "spec_of", "Txt2ImgParams"]
+__all__ = ["Spec", "spec_of", "check_fields", "check_size", "with_native_size", "Txt2ImgParams"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,39 @@ def _check_range(errors: list[str], name: str, value: float, spec: Spec) -> None
         errors.append(f"{spec.label} must be between {spec.min:g} and {spec.max:g} (got {value}).")
 
 
+def check_fields(params: Any, names: Sequence[str], errors: list[str]) -> None:
+    """Check the named fields of a params object against their :class:`Spec`: one of the choices, or a
+    number within the bounds. Problems are appended to ``errors`` (so one message can list them all)."""
+    for name in names:
+        value = getattr(params, name)
+        spec = spec_of(type(params), name)
+        if spec.choices:
+            if value not in spec.choices:
+                errors.append(f"{spec.label} must be one of {', '.join(spec.choices)} (got {value!r}).")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(f"{spec.label} must be a number (got {value!r}).")
+        else:
+            _check_range(errors, name, value, spec)
+
+
+def check_size(model: str, width: Any, height: Any, errors: list[str]) -> None:
+    """Width and height must be multiples of 8 within the model's limits (not checked for an unknown model)."""
+    if model not in MODELS:
+        return
+    lo, hi = size_limits(model)
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int) or value % 8:
+            errors.append(f"{name.title()} must be a multiple of 8 (got {value}); try {_round8(value)}.")
+        elif not lo <= value <= hi:
+            errors.append(f"{name.title()} must be between {lo} and {hi} for {model} (got {value}).")
+
+
+def with_native_size(params: Any) -> Any:
+    """A copy of a params object with empty ``width``/``height`` filled in from its model's native size."""
+    size = native_size(params.model) if params.model in MODELS else 512
+    return dataclasses.replace(params, width=params.width or size, height=params.height or size)
+
+
 @dataclass
 class Txt2ImgParams:
     """Everything that decides a text-to-image result; the WebUI infotext holds the same values."""
@@ -73,8 +107,7 @@ class Txt2ImgParams:
 
     def resolved(self) -> Txt2ImgParams:
         """A copy with width/height filled in from the model's native size."""
-        size = native_size(self.model) if self.model in MODELS else 512
-        return dataclasses.replace(self, width=self.width or size, height=self.height or size)
+        return with_native_size(self)
 
     def validate(self) -> Txt2ImgParams:
         """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy."""
@@ -82,25 +115,8 @@ class Txt2ImgParams:
         errors: list[str] = []
         if not isinstance(p.prompt, str):
             errors.append("Prompt must be text.")
-        if p.model not in MODELS:
-            errors.append(f"Model must be one of {', '.join(MODELS)} (got {p.model!r}).")
-        if p.sampler not in SAMPLERS:
-            errors.append(f"Sampler must be one of {', '.join(SAMPLERS)} (got {p.sampler!r}).")
-        for name in ("steps", "cfg_scale", "batch_size", "batch_count"):
-            value = getattr(p, name)
-            spec = spec_of(Txt2ImgParams, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                errors.append(f"{spec.label} must be a number (got {value!r}).")
-            else:
-                _check_range(errors, name, value, spec)
-        if p.model in MODELS:
-            lo, hi = size_limits(p.model)
-            for name in ("width", "height"):
-                value = getattr(p, name)
-                if not isinstance(value, int) or value % 8:
-                    errors.append(f"{name.title()} must be a multiple of 8 (got {value}); try {_round8(value)}.")
-                elif not lo <= value <= hi:
-                    errors.append(f"{name.title()} must be between {lo} and {hi} for {p.model} (got {value}).")
+        check_fields(p, ("model", "sampler", "steps", "cfg_scale", "batch_size", "batch_count"), errors)
+        check_size(p.model, p.width, p.height, errors)
         try:
             check_seed(p.seed)
         except SdnbError as exc:

@@ -34,8 +34,21 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def _item_type(kind: Any) -> Any:
+    """``str`` for ``tuple[str, ...]``, ``int`` for ``tuple[int, ...]``; ``None`` for any other type."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
 def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
     common = {"description": spec.label, "style": _STYLE, "layout": _LAYOUT, "tooltip": spec.help}
+    item = _item_type(kind)
+    if item is str:  # one value per line
+        return W.Textarea(value="\n".join(value), placeholder=spec.help, **common)
+    if item in (int, float):  # comma-separated numbers
+        return W.Text(value=", ".join(str(v) for v in value), placeholder=spec.help, **common)
     if spec.choices:
         return W.Dropdown(options=list(spec.choices), value=value, **common)
     if kind is str:
@@ -53,8 +66,27 @@ def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
 
 
 def _base_type(hint: Any) -> Any:
+    if _item_type(hint) is not None:
+        return hint
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
+
+
+def _from_widget(kind: Any, value: Any, label: str) -> Any:
+    """A widget's value as the params field wants it: lines or comma-separated numbers become tuples."""
+    item = _item_type(kind)
+    if item is str:
+        return tuple(line.strip() for line in str(value).splitlines() if line.strip())
+    if item in (int, float):
+        parts = [part for part in str(value).replace(",", " ").split() if part]
+        try:
+            return tuple(item(part) for part in parts)
+        except ValueError:
+            raise SdnbError(
+                f"{label}: {value!r} is not a list of {'whole ' if item is int else ''}numbers.",
+                hint="Separate the numbers with commas, e.g. 42, 7, 1234.",
+            ) from None
+    return value
 
 
 class Form:
@@ -65,9 +97,9 @@ class Form:
         hints = typing.get_type_hints(self.cls)
         start = params.resolved() if hasattr(params, "resolved") else params
         self.fields: dict[str, W.Widget] = {}
+        self.kinds = {f.name: _base_type(hints[f.name]) for f in dataclasses.fields(self.cls)}
         for f in dataclasses.fields(self.cls):
-            self.fields[f.name] = _widget_for(f.name, _base_type(hints[f.name]), getattr(start, f.name),
-                                              f.metadata["spec"])
+            self.fields[f.name] = _widget_for(f.name, self.kinds[f.name], getattr(start, f.name), f.metadata["spec"])
         if "model" in self.fields and "width" in self.fields:
             self.fields["model"].observe(self._model_changed, names="value")
             self._set_size_bounds(start.model)
@@ -86,7 +118,7 @@ class Form:
 
     def params(self) -> Any:
         """The form's values as a validated params object (raises :class:`SdnbError` if any is off)."""
-        values = {name: w.value for name, w in self.fields.items()}
+        values = {name: _from_widget(self.kinds[name], w.value, w.description) for name, w in self.fields.items()}
         p = self.cls(**values)
         return p.validate() if hasattr(p, "validate") else p
 
@@ -127,10 +159,17 @@ class WidgetProgress:
         self.label.value = message
 
 
+def _tile(item: Image.Image | W.Widget) -> W.Widget:
+    if isinstance(item, W.Widget):
+        return item
+    return W.Image(value=png_bytes(item), format="png", layout=W.Layout(max_width="512px"))
+
+
 class TaskApp:
     """Form + Generate and Stop buttons + progress + results, around ``task(params, stop=, progress=)``.
 
-    ``show(result)`` turns the task's return value into (image, caption) pairs for the results area.
+    ``show(result)`` turns the task's return value into (image or widget, caption) pairs for the results
+    area. :meth:`add_button` adds another task on the same form (e.g. a quick preview).
     """
 
     def __init__(
@@ -152,11 +191,19 @@ class TaskApp:
         self.last: Any = None
         self.go.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
-        self.widget = W.VBox(
-            [form.widget, W.HBox([self.go, self.stop_button]), self.progress.widget, self.message, self.results]
-        )
+        self.buttons = W.HBox([self.go, self.stop_button])
+        self.widget = W.VBox([form.widget, self.buttons, self.progress.widget, self.message, self.results])
 
-    def start(self) -> None:
+    def add_button(
+        self, label: str, task: Callable[..., Any], show: Callable[[Any], list[tuple[Any, str]]], icon: str = ""
+    ) -> W.Button:
+        """Another button that runs ``task`` on the same form, with the same Stop, progress and results."""
+        button = W.Button(description=label, icon=icon)
+        button.on_click(lambda _: self.start(task, show))
+        self.buttons.children = (*self.buttons.children[:-1], button, self.stop_button)
+        return button
+
+    def start(self, task: Callable[..., Any] | None = None, show: Callable[[Any], list] | None = None) -> None:
         """What the Generate button does: validate, then run the task in a background thread."""
         if self.thread is not None and self.thread.is_alive():
             return
@@ -167,9 +214,15 @@ class TaskApp:
             return
         self.message.value = ""
         self.stop_event.clear()
-        self.go.disabled, self.stop_button.disabled = True, False
-        self.thread = threading.Thread(target=self._run, args=(params,), daemon=True)
+        self._set_running(True)
+        self.thread = threading.Thread(
+            target=self._run, args=(params, task or self.task, show or self.show), daemon=True
+        )
         self.thread.start()
+
+    def _set_running(self, running: bool) -> None:
+        for button in self.buttons.children:
+            button.disabled = running if button is not self.stop_button else not running
 
     def stop(self) -> None:
         """What the Stop button does: finish the current step, keep what is done."""
@@ -182,21 +235,17 @@ class TaskApp:
             self.thread.join(timeout)
         return self.last
 
-    def _run(self, params: Any) -> None:
+    def _run(self, params: Any, task: Callable[..., Any], show: Callable[[Any], list]) -> None:
         try:
-            self.last = self.task(params, stop=self.stop_event, progress=self.progress)
-            tiles = [
-                W.VBox([W.Image(value=png_bytes(img), format="png", layout=W.Layout(max_width="512px")),
-                        W.Label(caption)])
-                for img, caption in self.show(self.last)
-            ]
+            self.last = task(params, stop=self.stop_event, progress=self.progress)
+            tiles = [W.VBox([_tile(item), W.Label(caption)]) for item, caption in show(self.last)]
             self.results.children = tuple(tiles) + tuple(self.results.children)
         except SdnbError as exc:
             self._error(exc)
         except Exception as exc:  # noqa: BLE001 - shown in the form, not lost in a thread
             self._error(SdnbError(f"{type(exc).__name__}: {exc}"))
         finally:
-            self.go.disabled, self.stop_button.disabled = False, True
+            self._set_running(False)
 
     def _error(self, exc: SdnbError) -> None:
         import html

@@ -1,0 +1,46 @@
+"""Every product notebook, in a real browser: open it in JupyterLab, Run All, no error outputs.
+
+Runs in tiny mode (``SDNB_TINY=1``, offline). Each notebook is copied to ``<server root>/notebooks/``
+next to links to the repository's ``assets/`` and ``sdnb/``, so relative paths work as in the repo.
+``SDNB_SMOKE_NOTEBOOKS`` (a folder, default ``<repo>/notebooks``) selects other notebooks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import lab
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = Path(os.environ.get("SDNB_SMOKE_NOTEBOOKS") or REPO_ROOT / "notebooks")
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if not p.name.startswith("."))
+RUN_TIMEOUT = float(os.environ.get("SDNB_SMOKE_TIMEOUT", "240"))  # seconds per notebook
+
+pytestmark = pytest.mark.browser
+
+
+def _link_repo_dirs(root: Path) -> None:
+    for name in ("assets", "sdnb"):
+        src, dst = REPO_ROOT / name, root / name
+        if src.is_dir() and not dst.exists():
+            dst.symlink_to(src, target_is_directory=True)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_in_browser(jupyter_server, page, notebook: Path):
+    url, token, root = jupyter_server
+    _link_repo_dirs(root)
+    (root / "notebooks").mkdir(exist_ok=True)
+    shutil.copyfile(notebook, root / "notebooks" / notebook.name)
+
+    lab.open_notebook(page, url, token, f"notebooks/{notebook.name}")
+    lab.run_all(page)
+    state = lab.wait_idle(page, timeout=RUN_TIMEOUT)
+    errors = lab.cell_errors(page)
+    lab.scroll_to_end(page)
+    lab.screenshot(page, notebook.stem)
+    assert not errors, "\n\n".join(errors)
+    assert state["unexecuted"] == 0, state
