@@ -32,7 +32,7 @@ def pipeline_diagram() -> Figure:
         ("Image", "#eeeeee"),
     ]
     xs = [0.2 + i * (w + gap) for i in range(len(boxes))]
-    for x, (text, color) in zip(xs, boxes):
+    for x, (text, color) in zip(xs, boxes, strict=True):
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.04", fc=color, ec="#333333"))
         ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
     for x in xs[:-1]:
@@ -58,7 +58,7 @@ def token_table(pipe: Any, prompt: str, limit: int = 16) -> Figure:
     vec = vectors[:, :48].float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(ids) + 1))
     ax.imshow(vec, aspect="auto", cmap="coolwarm")
-    ax.set_yticks(range(len(ids)), [f"{w!r}  (id {i})" for w, i in zip(words, ids)], fontsize=8)
+    ax.set_yticks(range(len(ids)), [f"{w!r}  (id {i})" for w, i in zip(words, ids, strict=True)], fontsize=8)
     ax.set_xlabel(f"first {vec.shape[1]} of {vectors.shape[1]} numbers per token")
     ax.set_title(f"{len(ids)} tokens → {len(ids)} vectors (padded to {tok.model_max_length})")
     fig.tight_layout()

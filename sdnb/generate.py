@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from .errors import SdnbError
-from .images import format_infotext, image_grid, parse_infotext, read_infotext, save_image
-from .models import explain_error, load_pipeline
+from .images import format_infotext, image_grid, parse_infotext, read_infotext, save_image, writable_folder
+from .models import explain_error, load_pipeline, pipeline_lock
 from .params import Txt2ImgParams
 from .preview import latents_to_rgb
 from .progress import NullProgress, Progress
@@ -101,25 +101,26 @@ def run_pipeline(
 
     b, _, h, w = latents.shape
     scale = pipe.vae_scale_factor
-    extra = {}
+    extra: dict[str, Any] = {}
     if getattr(pipe, "text_encoder_2", None) is not None:
         extra["original_size"] = extra["target_size"] = (h * scale, w * scale)
     try:
-        out = pipe(
-            **embeds.as_kwargs(),
-            latents=latents.to(pipe._execution_device, pipe.unet.dtype),
-            height=h * scale,
-            width=w * scale,
-            num_inference_steps=steps,
-            guidance_scale=cfg_scale,
-            callback_on_step_end=callback,
-            generator=generators,
-            output_type="pil",
-            **extra,
-        )
+        with pipeline_lock(pipe):
+            out = pipe(
+                **embeds.as_kwargs(),
+                latents=latents.to(pipe._execution_device, pipe.unet.dtype),
+                height=h * scale,
+                width=w * scale,
+                num_inference_steps=steps,
+                guidance_scale=cfg_scale,
+                callback_on_step_end=callback,
+                generator=generators,
+                output_type="pil",
+                **extra,
+            )
+            interrupted = bool(getattr(pipe, "_interrupt", False))
     except torch.cuda.OutOfMemoryError as exc:
         raise explain_error(exc, getattr(pipe, "sdnb_model", "this model")) from exc
-    interrupted = bool(getattr(pipe, "_interrupt", False))
     nsfw = list(getattr(out, "nsfw_content_detected", None) or [False] * b)
     return list(out.images), nsfw, interrupted
 
@@ -145,10 +146,23 @@ def txt2img(
     p = dataclasses.replace(params or Txt2ImgParams(), **overrides).validate()
     base_seed = resolve_seed(p.seed)
     p = dataclasses.replace(p, seed=base_seed)
+    folder = writable_folder(folder or output_dir() / "txt2img") if save else None
     pipe = pipe or load_pipeline(p.model)
+    with pipeline_lock(pipe):  # one run at a time per pipeline: the sampler is swapped below
+        return _render(p, pipe, folder, stop, progress or NullProgress(), capture_steps, preview_every)
+
+
+def _render(
+    p: Txt2ImgParams,
+    pipe: Any,
+    folder: Path | None,
+    stop: threading.Event | None,
+    progress: Progress,
+    capture_steps: tuple[int, ...],
+    preview_every: int,
+) -> Txt2ImgResult:
+    base_seed = p.seed
     set_sampler(pipe, p.sampler)
-    progress = progress or NullProgress()
-    folder = Path(folder) if folder else output_dir() / "txt2img"
     family = getattr(pipe, "sdnb_family", "sd15")
     embeds = encode_prompt(pipe, p.prompt, p.negative_prompt).repeat(p.batch_size)
     scale = pipe.vae_scale_factor
@@ -174,14 +188,14 @@ def txt2img(
         if interrupted:  # a half-denoised batch is not what its parameters say: keep only finished ones
             result.interrupted = True
             break
-        for pos, (seed, image, flagged) in enumerate(zip(seeds, images, nsfw)):
+        for pos, (seed, image, flagged) in enumerate(zip(seeds, images, nsfw, strict=True)):
             if flagged:
                 result.flagged.append(len(result.images))
             text = infotext_for(p, seed, pos)
             result.images.append(image)
             result.seeds.append(seed)
             result.infotexts.append(text)
-            if save:
+            if folder is not None:
                 result.paths.append(save_image(image, folder, infotext=text, stem=str(seed)))
     done = len(result.images)
     progress.finish(f"{'Stopped' if result.interrupted else 'Done'}: {done} image(s), seeds {result.seeds}")

@@ -31,6 +31,7 @@ __all__ = [
     "load_image",
     "save_image",
     "image_grid",
+    "writable_folder",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +290,19 @@ def _unwritable(folder: Path, exc: OSError) -> SdnbError:
         hint="Set SDNB_OUTPUT_DIR to a folder you can write to (on Colab, e.g. "
         "os.environ['SDNB_OUTPUT_DIR'] = '/content/outputs'), and check there is free disk space.",
     )
+
+
+def writable_folder(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` if needed and prove it is writable, so a long job fails before it starts."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".sdnb-{secrets.token_hex(8)}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise _unwritable(folder, exc) from exc
+    return folder
 
 
 def save_image(

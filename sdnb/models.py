@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ from .errors import SdnbError
 from .registry import MODELS, MOVED, ModelSpec
 from .settings import is_tiny, models_dir
 
-__all__ = ["PIPELINES", "PICKLE_SUFFIXES", "load_pipeline", "family_of", "clear_cache", "explain_error"]
+__all__ = [
+    "PIPELINES",
+    "PICKLE_SUFFIXES",
+    "load_pipeline",
+    "family_of",
+    "clear_cache",
+    "explain_error",
+    "pipeline_lock",
+]
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 
@@ -41,6 +50,21 @@ def family_of(pipe: Any) -> str:
         return "sdxl"
     pred = getattr(pipe.scheduler.config, "prediction_type", "epsilon")
     return "sd21v" if pred == "v_prediction" else "sd15"
+
+
+_LOCKS_GUARD = threading.Lock()
+
+
+def pipeline_lock(pipe: Any) -> threading.RLock:
+    """The lock that serialises runs on one pipeline (its scheduler holds per-run state).
+
+    Held for a whole generation, so a Generate click while a plain cell runs waits instead of corrupting it.
+    """
+    with _LOCKS_GUARD:
+        lock = pipe.__dict__.get("_sdnb_lock")
+        if lock is None:
+            lock = pipe.__dict__["_sdnb_lock"] = threading.RLock()
+    return lock
 
 
 def clear_cache() -> None:

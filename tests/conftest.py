@@ -21,3 +21,16 @@ def pipe():
     from sdnb.models import load_pipeline
 
     return load_pipeline("sd15")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line with the robustness counts (inputs tried, faults injected, files lost)."""
+    import sys
+
+    module = sys.modules.get("test_robustness") or sys.modules.get("tests.test_robustness")
+    stats = getattr(module, "STATS", None)
+    if stats:
+        terminalreporter.write_line(
+            f"robustness: {stats['inputs']} bad inputs tried, {stats['faults']} faults injected, "
+            f"{stats['lost']} files lost"
+        )

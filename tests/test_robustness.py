@@ -1,0 +1,222 @@
+"""The robustness table: bad inputs and injected faults, each with its promised behaviour.
+
+Every case checks three promises: a clear SdnbError (one paragraph, no traceback wall) or the documented
+result; nothing half-written (no temp or empty files); no existing output changed or lost. The counts are
+reported in one line at the end of the test run (see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sdnb.errors import SdnbError
+from sdnb.generate import regenerate, txt2img
+from sdnb.images import load_image, save_image
+from sdnb.models import load_pipeline
+from sdnb.params import Txt2ImgParams
+
+STATS: Counter = Counter()
+FAST = Txt2ImgParams(prompt="a lighthouse", steps=2, seed=7)
+CASES: dict[str, tuple[str, Callable[[Path], object], str | None]] = {}
+
+
+def case(kind: str, name: str, expect: str | None = None):
+    """Register a case: ``kind`` is "input" or "fault"; ``expect`` is the error text, None for success."""
+
+    def register(fn):
+        CASES[name] = (kind, fn, expect)
+        return fn
+
+    return register
+
+
+# --- prompts and parameters (inputs) --------------------------------------------------------------
+
+case("input", "empty prompt makes an image")(lambda out: txt2img(FAST, prompt=""))
+case("input", "prompt over 77 tokens is chunked, not cut")(lambda out: txt2img(FAST, prompt="a red cat, " * 60))
+case("input", "unicode and emoji prompt")(lambda out: txt2img(FAST, prompt="🐱 一只猫, café au lait ☕"))
+case("input", "prompt that is not text", "must be text")(lambda out: txt2img(FAST, prompt=42))
+for _name, _change, _msg in [
+    ("width not a multiple of 8", {"width": 100}, "multiple of 8"),
+    ("height not a multiple of 8", {"height": 65}, "multiple of 8"),
+    ("zero steps", {"steps": 0}, "Steps must be between"),
+    ("huge steps", {"steps": 100_000}, "Steps must be between"),
+    ("CFG below 0", {"cfg_scale": -0.5}, "CFG scale must be between"),
+    ("batch size 0", {"batch_size": 0}, "Batch size must be between"),
+    ("seed above 32 bits", {"seed": 2**32}, "outside 0..4294967295"),
+    ("negative seed other than -1", {"seed": -7}, "outside"),
+    ("unknown sampler", {"sampler": "Euler z"}, "Sampler must be one of"),
+]:
+    case("input", _name, _msg)(lambda out, c=_change: txt2img(FAST, **c))
+
+
+# --- image files (inputs) ---------------------------------------------------------------------
+
+
+def _png(path: Path) -> Path:
+    Image.new("RGB", (32, 32), "teal").save(path)
+    return path
+
+
+def _bad_file(kind: str) -> Callable[[Path], Path]:
+    def make(out: Path) -> Path:
+        path = out.parent / f"bad-{kind}.png"
+        if kind == "zero-byte":
+            path.write_bytes(b"")
+        elif kind == "corrupt":
+            path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+        elif kind == "truncated":
+            data = _png(path).read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        elif kind == "wrong-format":
+            path.write_text("prompt: a cat\n")
+        return path
+
+    return make
+
+
+for _kind, _why in (("zero-byte", "empty"), ("corrupt", "damaged"), ("truncated", "damaged"),
+                    ("wrong-format", "not an image")):
+    case("input", f"{_kind} image file", f"Cannot read the image .*{_why}")(
+        lambda out, k=_kind: load_image(_bad_file(k)(out))
+    )
+case("input", "missing image file", "no such file")(lambda out: load_image(out.parent / "nope.png"))
+case("input", "mask that is not an image", "not an image")(lambda out: load_image(_bad_file("wrong-format")(out), mode="L"))
+case("input", "regenerate from a corrupt PNG", "damaged")(lambda out: regenerate(_bad_file("corrupt")(out)))
+
+
+# --- models (faults) ----------------------------------------------------------------------------
+
+
+def _ckpt(out: Path) -> object:
+    path = out.parent / "model.ckpt"
+    path.write_bytes(b"\x80\x04pickle")
+    return load_pipeline(path)
+
+
+case("fault", "pickle .ckpt where safetensors are expected", "pickle")(_ckpt)
+case("fault", "model id that does not exist, offline", "cannot be downloaded")(
+    lambda out: load_pipeline("nobody/does-not-exist-xyz")
+)
+
+
+@case("fault", "gated model without a token", "gated")
+def _gated(out: Path) -> object:
+    import diffusers
+    import httpx2
+    from huggingface_hub.errors import GatedRepoError
+
+    def refuse(*args, **kwargs):
+        resp = httpx2.Response(401, request=httpx2.Request("GET", "https://huggingface.co/api/models/org/gated"))
+        raise OSError("Cannot load model org/gated") from GatedRepoError("Access to model org/gated is restricted",
+                                                                          response=resp)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(diffusers.StableDiffusionPipeline, "from_pretrained", refuse)
+        return load_pipeline("org/gated")
+
+
+@case("fault", "GPU out of memory during generation", "ran out of memory")
+def _oom(out: Path) -> object:
+    import torch
+
+    pipe = load_pipeline("sd15")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(pipe), "__call__", lambda *a, **k: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("CUDA out of memory")))
+        return txt2img(FAST, pipe=pipe)
+
+
+# --- disk and concurrency (faults) ----------------------------------------------------------------
+
+
+@case("fault", "unwritable output folder, checked before rendering", "Cannot save images into the folder")
+def _unwritable(out: Path) -> object:
+    blocker = out.parent / "a-file"
+    blocker.write_text("x")
+    return txt2img(FAST, folder=blocker / "sub")
+
+
+@case("fault", "disk full while saving", "No space left on device")
+def _disk_full(out: Path) -> object:
+    import os
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fsync", full)
+        return txt2img(FAST, batch_count=2)
+
+
+@case("fault", "KeyboardInterrupt mid-run keeps finished images", "KeyboardInterrupt")
+def _ctrl_c(out: Path) -> object:
+    class Interrupt:
+        def start(self, total, what):
+            pass
+
+        def update(self, done, preview=None):
+            if done == FAST.steps + 1:
+                raise KeyboardInterrupt
+
+        def finish(self, message):
+            pass
+
+    try:
+        txt2img(FAST, batch_count=3, progress=Interrupt())
+    except KeyboardInterrupt:
+        saved = sorted((out / "txt2img").glob("*-8.png"))
+        assert len(saved) == 0 and len(list((out / "txt2img").glob("*-7.png"))) == 1
+        raise SdnbError("KeyboardInterrupt") from None
+
+
+@case("fault", "same run twice into one folder: nothing clobbered")
+def _twice(out: Path) -> object:
+    a, b = txt2img(FAST), txt2img(FAST)
+    assert a.paths[0] != b.paths[0] and a.paths[0].exists() and b.paths[0].exists()
+
+
+@case("fault", "two renders into one folder at once")
+def _concurrent(out: Path) -> object:
+    pipe = load_pipeline("sd15")
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(txt2img(FAST, batch_count=2, pipe=pipe)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    paths = [p for r in results for p in r.paths]
+    assert len(paths) == len(set(paths)) == 4
+
+
+def _snapshot(folder: Path) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_robustness(name: str, _outputs: Path) -> None:
+    kind, fn, expect = CASES[name]
+    existing = save_image(Image.new("RGB", (64, 64), "navy"), _outputs / "txt2img", infotext=None, stem="existing")
+    before = _snapshot(_outputs)
+    STATS["inputs" if kind == "input" else "faults"] += 1
+    if expect is None:
+        fn(_outputs)
+    else:
+        with pytest.raises(SdnbError, match=expect) as err:
+            fn(_outputs)
+        text = str(err.value)
+        assert "Traceback" not in text and len(text) < 900, "the message should be one short paragraph"
+    after = _snapshot(_outputs)
+    lost = [p for p, digest in before.items() if after.get(p) != digest]
+    STATS["lost"] += len(lost)
+    assert existing in after and not lost, f"existing outputs changed or lost: {lost}"
+    half = [p for p in after if p.name.endswith((".part", ".probe")) or p.stat().st_size == 0]
+    assert not half, f"half-written files left: {half}"
