@@ -198,7 +198,8 @@ def _render(
             if folder is not None:
                 result.paths.append(save_image(image, folder, infotext=text, stem=str(seed)))
     done = len(result.images)
-    progress.finish(f"{'Stopped' if result.interrupted else 'Done'}: {done} image(s), seeds {result.seeds}")
+    flagged = f"; the safety checker blacked out image(s) {result.flagged}" if result.flagged else ""
+    progress.finish(f"{'Stopped' if result.interrupted else 'Done'}: {done} image(s), seeds {result.seeds}{flagged}")
     return result
 
 

@@ -137,3 +137,29 @@ def test_sdxl_warns_when_a_long_prompt_is_truncated() -> None:
 def test_empty_unicode_and_multiline_prompts_work(pipe, prompt: str) -> None:
     r = txt2img(FAST, prompt=prompt)
     assert parse_infotext(read_infotext(r.paths[0])).prompt == prompt.strip()
+
+
+def test_safety_checker_hits_are_reported(pipe, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sdnb.generate as gen
+
+    real = gen.run_pipeline
+
+    def flag_second(*args, **kwargs):
+        images, nsfw, interrupted = real(*args, **kwargs)
+        return images, [i == 1 for i in range(len(images))], interrupted
+
+    class Last:
+        def start(self, total, what):
+            pass
+
+        def update(self, done, preview=None):
+            pass
+
+        def finish(self, message):
+            self.message = message
+
+    monkeypatch.setattr(gen, "run_pipeline", flag_second)
+    progress = Last()
+    r = txt2img(FAST, batch_size=2, progress=progress)
+    assert r.flagged == [1]
+    assert "safety checker" in progress.message and "[1]" in progress.message
