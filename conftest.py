@@ -7,7 +7,6 @@ os.environ.setdefault("SDNB_TINY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("SDNB_OUTPUT_DIR", tempfile.mkdtemp(prefix="sdnb-test-outputs-"))
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_collection_modifyitems(config, items):

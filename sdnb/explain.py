@@ -45,6 +45,7 @@ def pipeline_diagram() -> Figure:
     ax.annotate("random noise\n(from the seed)", xy=(unet + w / 2, y), xytext=(unet + w / 2, 0.05), ha="center",
                 fontsize=8, arrowprops={"arrowstyle": "-|>"})
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig
 
 
@@ -62,6 +63,7 @@ def token_table(pipe: Any, prompt: str, limit: int = 16) -> Figure:
     ax.set_xlabel(f"first {vec.shape[1]} of {vectors.shape[1]} numbers per token")
     ax.set_title(f"{len(ids)} tokens → {len(ids)} vectors (padded to {tok.model_max_length})")
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig
 
 
@@ -82,6 +84,7 @@ def guidance_arrows(scales: tuple[float, ...] = (3.0, 7.0)) -> Figure:
     ax.set_title("Guidance: go past the prompt's prediction,\nscale × (with − without)", fontsize=10)
     ax.set_aspect("equal")
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig
 
 
@@ -105,6 +108,7 @@ def latent_channels(pipe: Any, image: Image.Image) -> Figure:
     for a in axes:
         a.axis("off")
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig
 
 
@@ -125,4 +129,5 @@ def slerp_norms(shape: tuple[int, ...] = (4, 64, 64), seeds: tuple[int, int] = (
     ax.set_title(f"lerp sags to {min(lin) / lin[0]:.0%} in the middle; slerp stays put")
     ax.legend()
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig

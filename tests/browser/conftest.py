@@ -20,19 +20,20 @@ Fixtures
 
 Environment of the server and its kernels: ``SDNB_TINY=1``, ``HF_HUB_OFFLINE=1``,
 ``SDNB_OUTPUT_DIR=<tmp>/outputs``; ``SDNB_CACHE_DIR`` and ``SDNB_MODELS_DIR`` pass through unchanged;
-the repository root is put on ``PYTHONPATH`` so notebooks can ``import sdnb``; the kernel is this
+``MPLBACKEND`` is dropped (figures render inline as for a user); the repository root is put on
+``PYTHONPATH`` so notebooks can ``import sdnb``; the kernel is this
 interpreter (``sys.executable``, i.e. the virtualenv's python), installed as kernelspec ``python3``
 in a temporary ``JUPYTER_DATA_DIR``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -142,10 +143,8 @@ class JupyterServer(NamedTuple):
             except (OSError, ValueError):
                 return
             for item in items or []:
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     self.api(f"api/{kind}/{item['id']}", method="DELETE", timeout=30)
-                except (OSError, ValueError):
-                    pass
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -260,6 +259,8 @@ def _server_env(base: Path) -> dict[str, str]:
     env["HF_HUB_OFFLINE"] = "1"
     env["SDNB_OUTPUT_DIR"] = str(base / "outputs")
     env["PYTHONUNBUFFERED"] = "1"
+    # a real Jupyter's inline figures, not the Agg backend the root conftest sets for headless tests
+    env.pop("MPLBACKEND", None)
     env.pop("JUPYTER_PATH", None)  # only our kernelspec and the venv's extensions
     env.pop("JUPYTER_TOKEN", None)
     return env
@@ -285,10 +286,8 @@ def _wait_ready(proc: subprocess.Popen, url: str, token: str, timeout: float) ->
 def _stop_server(proc: subprocess.Popen, server: JupyterServer) -> None:
     children = _descendants(proc.pid)
     if proc.poll() is None:
-        try:  # graceful: the server shuts its kernels down, then exits
+        with contextlib.suppress(OSError, ValueError):  # graceful: kernels first, then the server exits
             server.api("api/shutdown", method="POST", timeout=30)
-        except (OSError, ValueError):
-            pass
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -301,10 +300,8 @@ def _stop_server(proc: subprocess.Popen, server: JupyterServer) -> None:
     # kernels that outlived the server (they run in their own sessions): only ours, by pid + start time
     for pid, started in children:
         if started is not None and _start_time(pid) == started:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 @pytest.fixture(scope="session")
@@ -354,7 +351,9 @@ def jupyter_server(chromium_path, tmp_path_factory):
         if "already in use" not in attempt_log:
             break
     if not ready:
-        raise RuntimeError(f"JupyterLab failed to start (exit code {proc.returncode}); log {log_path}:\n{server.log_tail()}")
+        raise RuntimeError(
+            f"JupyterLab failed to start (exit code {proc.returncode}); log {log_path}:\n{server.log_tail()}"
+        )
 
     try:
         yield server

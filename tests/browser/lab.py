@@ -24,7 +24,8 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Pattern
+from re import Pattern
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -137,9 +138,7 @@ def open_notebook(
 
 def _command(page: Page, command: str, args: dict | None = None) -> None:
     # fire and forget: the run commands' promises only settle when the cells have finished
-    page.evaluate(
-        "([cmd, args]) => { window.jupyterapp.commands.execute(cmd, args || {}); }", [command, args]
-    )
+    page.evaluate("([cmd, args]) => { window.jupyterapp.commands.execute(cmd, args || {}); }", [command, args])
 
 
 def run_all(page: Page, clear_first: bool = True) -> None:
@@ -259,9 +258,7 @@ def widget_row(page: Page, description: str | Pattern[str], within: Locator | No
     return row.last
 
 
-def set_widget_text(
-    page: Page, description: str | Pattern[str], value: Any, within: Locator | None = None
-) -> None:
+def set_widget_text(page: Page, description: str | Pattern[str], value: Any, within: Locator | None = None) -> None:
     """Fill the Text / Textarea / IntText / FloatText / Combobox (input), Dropdown (select) or
     slider (editable readout) labelled ``description`` with ``value`` and send it to the kernel."""
     row = widget_row(page, description, within)
