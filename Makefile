@@ -26,9 +26,10 @@ test: $(STAMP) browser-deps
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-## bench: speed/memory benchmarks (tiny shapes on CPU; see benchmarks/README for GPU runs)
+## bench: speed/memory benchmarks (tiny shapes on CPU; GPU runs: python -m benchmarks.run --device cuda)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.walk --tiny
+	$(BIN)/python -m benchmarks.run --device cpu --tiny
 
 ## browser-deps: Debian's Chromium for the browser tests (installed when running as root; skipped tests say so otherwise)
 browser-deps:

@@ -6,6 +6,7 @@ their T4 gets fp16 and VAE tiling while a CPU gets float32.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class MemoryPlan:
     vae_tiling: bool = False
     offload: str = "none"  # "none" | "model" | "sequential"
     batch_size: int = 1
+    compile: bool = False  # opt-in: torch.compile the UNet (the first run at each shape compiles)
     reasons: tuple[str, ...] = field(default=(), compare=False)
 
     def summary(self) -> str:
@@ -69,6 +71,7 @@ class MemoryPlan:
             f"offload {self.offload}, VAE slicing {'on' if self.vae_slicing else 'off'}, "
             f"VAE tiling {'on' if self.vae_tiling else 'off'}, "
             f"attention slicing {'on' if self.attention_slicing else 'off'}"
+            + (", torch.compile on" if self.compile else "")
         )
         return "\n".join([head, *(f"  - {r}" for r in self.reasons)])
 
@@ -114,10 +117,26 @@ def preflight() -> Hardware:
 
 
 def plan_memory(
-    hw: Hardware | None = None, family: str = "sd15", width: int | None = None, height: int | None = None
+    hw: Hardware | None = None,
+    family: str = "sd15",
+    width: int | None = None,
+    height: int | None = None,
+    *,
+    compile: bool = False,
 ) -> MemoryPlan:
-    """Choose dtype, slicing, tiling, offload and batch size for ``family`` at ``width`` x ``height``."""
-    hw = hw or preflight()
+    """Choose dtype, slicing, tiling, offload and batch size for ``family`` at ``width`` x ``height``.
+
+    ``compile=True`` opts in to ``torch.compile`` of the UNet (see :func:`apply_plan`).
+    """
+    plan = _plan(hw or preflight(), family, width, height)
+    if not compile:
+        return plan
+    why = ("torch.compile (opt-in): the first image at each new size or batch size waits while the UNet "
+           "compiles (a minute or more); measure what it gains with `python -m benchmarks.run --compile`.")
+    return dataclasses.replace(plan, compile=True, reasons=(*plan.reasons, why))
+
+
+def _plan(hw: Hardware, family: str, width: int | None, height: int | None) -> MemoryPlan:
     native = _NATIVE.get(family, 512)
     pixels = (width or native) * (height or native)
     area = pixels / native**2  # activation memory grows with the pixel count
@@ -151,11 +170,15 @@ def plan_memory(
     if vae_slicing:
         reasons.append("VAE slicing decodes a batch one image at a time.")
     reasons.append(f"Batch size {batch}: about {act:.1f} GB per image at this size.")
-    return MemoryPlan("cuda", torch.float16, False, vae_slicing, vae_tiling, offload, batch, tuple(reasons))
+    return MemoryPlan("cuda", torch.float16, False, vae_slicing, vae_tiling, offload, batch, reasons=tuple(reasons))
 
 
 def apply_plan(pipe: Any, plan: MemoryPlan) -> Any:
-    """Move ``pipe`` to the plan's device and switch on its memory savers; returns ``pipe``."""
+    """Move ``pipe`` to the plan's device and switch on its memory savers; returns ``pipe``.
+
+    With ``plan.compile`` the UNet is compiled in place (``nn.Module.compile``; the pipeline keeps its
+    ordinary UNet object). Compiling is one-way: load the pipeline again for a plan without it.
+    """
     if plan.offload == "model":
         pipe.enable_model_cpu_offload()
     elif plan.offload == "sequential":
@@ -168,5 +191,8 @@ def apply_plan(pipe: Any, plan: MemoryPlan) -> Any:
     if vae is not None:
         vae.enable_slicing() if plan.vae_slicing else vae.disable_slicing()
         vae.enable_tiling() if plan.vae_tiling else vae.disable_tiling()
+    if plan.compile and not getattr(pipe.unet, "_sdnb_compiled", False):
+        pipe.unet.compile()
+        pipe.unet._sdnb_compiled = True
     pipe.set_progress_bar_config(disable=True)
     return pipe

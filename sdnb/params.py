@@ -7,6 +7,7 @@ can build the form from it and :meth:`Txt2ImgParams.validate` can check the same
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from .registry import MODELS, native_size, size_limits
 from .samplers import SAMPLERS, sampler_from_infotext
 from .seeds import MAX_SEED, check_seed
 
-__all__ = ["Spec", "spec_of", "check_fields", "check_size", "with_native_size", "Txt2ImgParams"]
+__all__ = ["Spec", "spec_of", "check_fields", "check_size", "item_type", "with_native_size", "Txt2ImgParams"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,14 @@ def check_size(model: str, width: Any, height: Any, errors: list[str]) -> None:
             errors.append(f"{name.title()} must be a multiple of 8 (got {value}); try {_round8(value)}.")
         elif not lo <= value <= hi:
             errors.append(f"{name.title()} must be between {lo} and {hi} for {model} (got {value}).")
+
+
+def item_type(hint: Any) -> Any:
+    """``str`` for a ``tuple[str, ...]`` field, ``int`` for ``tuple[int, ...]``; ``None`` for any other type."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
 
 
 def with_native_size(params: Any) -> Any:

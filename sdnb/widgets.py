@@ -18,7 +18,7 @@ import ipywidgets as W
 from PIL import Image
 
 from .errors import SdnbError
-from .params import Spec
+from .params import Spec, item_type
 from .registry import native_size, size_limits
 
 __all__ = ["Form", "TaskApp", "WidgetProgress", "png_bytes"]
@@ -34,17 +34,9 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _item_type(kind: Any) -> Any:
-    """``str`` for ``tuple[str, ...]``, ``int`` for ``tuple[int, ...]``; ``None`` for any other type."""
-    args = typing.get_args(kind)
-    if typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return args[0]
-    return None
-
-
 def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
     common = {"description": spec.label, "style": _STYLE, "layout": _LAYOUT, "tooltip": spec.help}
-    item = _item_type(kind)
+    item = item_type(kind)
     if item is str:  # one value per line
         return W.Textarea(value="\n".join(value), placeholder=spec.help, **common)
     if item in (int, float):  # comma-separated numbers
@@ -66,7 +58,7 @@ def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
 
 
 def _base_type(hint: Any) -> Any:
-    if _item_type(hint) is not None:
+    if item_type(hint) is not None:
         return hint
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
@@ -74,7 +66,7 @@ def _base_type(hint: Any) -> Any:
 
 def _from_widget(kind: Any, value: Any, label: str) -> Any:
     """A widget's value as the params field wants it: lines or comma-separated numbers become tuples."""
-    item = _item_type(kind)
+    item = item_type(kind)
     if item is str:
         return tuple(line.strip() for line in str(value).splitlines() if line.strip())
     if item in (int, float):
@@ -176,7 +168,7 @@ class TaskApp:
         self,
         form: Form,
         task: Callable[..., Any],
-        show: Callable[[Any], list[tuple[Image.Image, str]]],
+        show: Callable[[Any], list[tuple[Image.Image | W.Widget, str]]],
         *,
         button: str = "Generate",
     ) -> None:

@@ -1,5 +1,8 @@
 import dataclasses
+import os
+import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,3 +46,27 @@ def test_apply_plan_switches_the_vae_savers(pipe) -> None:
     assert pipe.vae.use_slicing and pipe.vae.use_tiling
     apply_plan(pipe, dataclasses.replace(plan, vae_slicing=False, vae_tiling=False))
     assert not pipe.vae.use_slicing and not pipe.vae.use_tiling
+
+
+def test_compile_is_an_opt_in_that_explains_itself() -> None:
+    cpu = dataclasses.replace(preflight(), device="cpu")
+    assert not plan_memory(cpu, "sd15").compile
+    plan = plan_memory(cpu, "sd15", compile=True)
+    assert plan.compile and "torch.compile on" in plan.summary() and "compiles" in plan.summary()
+    assert dataclasses.replace(plan, compile=False) == plan_memory(cpu, "sd15")
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_unet_makes_the_same_images() -> None:
+    """End to end: a plan with compile=True loads, compiles the UNet and generates the same-shaped (same) image."""
+    from sdnb.generate import txt2img
+    from sdnb.models import load_pipeline
+
+    cpu = dataclasses.replace(preflight(), device="cpu")
+    eager = txt2img(pipe=load_pipeline("sd15", plan=plan_memory(cpu, "sd15")), steps=2, seed=7, save=False).images[0]
+    pipe = load_pipeline("sd15", plan=plan_memory(cpu, "sd15", compile=True))
+    assert pipe.unet._sdnb_compiled and type(pipe.unet).__name__ == "UNet2DConditionModel"
+    compiled = txt2img(pipe=pipe, steps=2, seed=7, save=False).images[0]
+    a, b = np.asarray(eager, dtype=np.int16), np.asarray(compiled, dtype=np.int16)
+    assert a.shape == b.shape == (64, 64, 3)
+    assert np.abs(a - b).max() <= 2  # same image up to float rounding in fused kernels

@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (``python -m benchmarks.walk``); results with device and date in RESULTS.md."""

@@ -1,0 +1,632 @@
+"""Interpolation walks between prompts and seeds: the engine behind notebook 02 and ``python -m sdnb.video``.
+
+Between two prompts the initial noise is interpolated spherically (:func:`~sdnb.seeds.slerp`) and the
+text embeddings linearly (:meth:`~sdnb.prompts.PromptEmbeds.lerp`). Frames are rendered in batches, the
+classifier-free-guidance pass batched with them, by :func:`sdnb.generate.run_pipeline`; each is saved as
+a numbered PNG and streamed into an MP4 as soon as it exists. Batches are aligned to absolute frame
+numbers, so a resumed render batches, and therefore computes, exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from .errors import SdnbError
+from .generate import run_pipeline
+from .images import _slug, _unwritable, format_infotext, image_grid, load_image, save_image, writable_folder
+from .models import load_pipeline, pipeline_lock
+from .params import Txt2ImgParams, _f, check_fields, check_size, spec_of, with_native_size
+from .preview import latents_to_rgb
+from .progress import NullProgress, Progress
+from .prompts import PromptEmbeds, encode_prompt
+from .registry import MODELS
+from .samplers import SAMPLERS, set_sampler
+from .seeds import MAX_SEED, check_seed, initial_noise, resolve_seed, slerp
+from .settings import output_dir
+from .video import Mp4Writer, Onsets, human_size, load_onsets, video_html
+
+__all__ = [
+    "EASINGS",
+    "WALK_SAMPLERS",
+    "WalkParams",
+    "FramePlan",
+    "frame_plan",
+    "walk_plan",
+    "walk_batch_size",
+    "Walker",
+    "WalkResult",
+    "WalkPreview",
+    "render_walk",
+    "preview_walk",
+]
+
+#: How ``t`` moves within a segment: at constant speed, or slowing down near each prompt.
+EASINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda u: u,
+    "smooth": lambda u: u * u * (3 - 2 * u),
+}
+
+#: Samplers whose result depends only on the starting noise. Ancestral and SDE samplers add fresh
+#: noise at every step, so neighbouring frames would flicker.
+WALK_SAMPLERS: tuple[str, ...] = tuple(
+    name for name, (cls, _) in SAMPLERS.items() if not any(w in cls.__name__ for w in ("Ancestral", "SDE"))
+)
+
+
+def _same_as_txt2img(name: str) -> Any:
+    """The field exactly as :class:`Txt2ImgParams` declares it, so both forms agree on labels and bounds."""
+    f = Txt2ImgParams.__dataclass_fields__[name]
+    return field(default=f.default, metadata=f.metadata)
+
+
+@dataclass
+class WalkParams:
+    """Everything that decides a walk video; written to ``config.json`` next to its frames."""
+
+    prompts: tuple[str, ...] = _f(
+        (
+            "a lighthouse on a cliff at dawn, watercolor painting, soft light",
+            "a lighthouse on a cliff under a starry night sky, watercolor painting",
+            "a lighthouse on a cliff in a winter snow storm, watercolor painting",
+        ),
+        "Prompts",
+        help="One per line, at least two: the video walks from each to the next.",
+        multiline=True,
+    )
+    seeds: tuple[int, ...] = _f((42, 1234, 2024), "Seeds", help="One per prompt, comma-separated; -1 = random.",
+                                min=-1, max=MAX_SEED)
+    frames: tuple[int, ...] = _f((24,), "Frames", help="Frames from each prompt to the next: one number, or one "
+                                 "per segment.", min=1, max=10_000)
+    negative_prompt: str = _same_as_txt2img("negative_prompt")
+    model: str = _same_as_txt2img("model")
+    sampler: str = _f("DPM++ 2M Karras", "Sampler", help="Deterministic samplers only.", choices=WALK_SAMPLERS)
+    steps: int = _same_as_txt2img("steps")
+    cfg_scale: float = _same_as_txt2img("cfg_scale")
+    width: int | None = _same_as_txt2img("width")
+    height: int | None = _same_as_txt2img("height")
+    fps: int = _f(12, "FPS", help="Frames per second of the video.", min=1, max=60, step=1)
+    loop: bool = _f(False, "Loop", help="Walk back to the first prompt at the end.")
+    easing: str = _f("smooth", "Easing", help="smooth lingers near each prompt; linear moves at constant speed.",
+                     choices=tuple(EASINGS))
+    batch_size: int = _f(0, "Batch size", help="Frames per pass; 0 = from the memory plan.", min=0, max=64, step=1)
+    quality: int = _f(8, "Video quality", help="1 (small file) to 10 (best).", min=1, max=10, step=1)
+    audio: str = _f("", "Audio file", help="Optional: frames change on its beats, and it plays in the video.")
+    name: str = _f("", "Name", help="Folder and video name; empty = from the first prompt.")
+
+    def resolved(self) -> WalkParams:
+        """A copy with width/height filled in from the model's native size."""
+        return with_native_size(self)
+
+    def segments(self) -> int:
+        """How many prompt-to-prompt segments the walk has (one more with ``loop``)."""
+        return len(self.prompts) if self.loop else len(self.prompts) - 1
+
+    def frame_counts(self) -> tuple[int, ...]:
+        """Frames of each segment (``frames`` given once applies to all)."""
+        return tuple(self.frames) * self.segments() if len(self.frames) == 1 else tuple(self.frames)
+
+    def validate(self) -> WalkParams:
+        """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy.
+
+        Runs before any model is loaded or any file written. Lists become tuples; prompts given as one
+        text become one prompt per line.
+        """
+        p = _as_tuples(self.resolved())
+        errors: list[str] = []
+        if len(p.prompts) < 2:
+            errors.append(f"Give at least two prompts, one per line (got {len(p.prompts)}).")
+        if not all(isinstance(t, str) and t.strip() for t in p.prompts):
+            errors.append("Every prompt must be non-empty text.")
+        if len(p.seeds) != len(p.prompts):
+            errors.append(f"Give one seed per prompt: {len(p.prompts)} prompts but {len(p.seeds)} seeds.")
+        for seed in p.seeds:
+            try:
+                check_seed(seed)
+            except SdnbError as exc:
+                errors.append(exc.message)
+        segments, limit = p.segments(), int(spec_of(WalkParams, "frames").max)
+        if len(p.frames) not in (1, segments):
+            errors.append(f"Frames: give one number, or one per segment ({segments} segments), not {len(p.frames)}.")
+        for n in p.frames:
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
+                errors.append(f"Frames per segment must be whole numbers from 1 to {limit} (got {n!r}).")
+        names = ["model", "steps", "cfg_scale", "fps", "easing", "batch_size", "quality"]
+        if p.sampler in SAMPLERS and p.sampler not in WALK_SAMPLERS:
+            errors.append(f"Sampler {p.sampler!r} adds fresh noise at every step, so neighbouring frames would "
+                          f"flicker; use one of {', '.join(WALK_SAMPLERS)}.")
+        else:
+            names.append("sampler")
+        check_fields(p, names, errors)
+        check_size(p.model, p.width, p.height, errors)
+        if not isinstance(p.loop, bool):
+            errors.append(f"Loop must be True or False (got {p.loop!r}).")
+        if not isinstance(p.audio, str):
+            errors.append(f"Audio file must be a path (got {p.audio!r}).")
+        elif p.audio and not Path(p.audio).expanduser().is_file():
+            errors.append(f"The audio file '{p.audio}' does not exist.")
+        if not isinstance(p.name, str) or (p.name and not _slug(p.name)):
+            errors.append(f"Name must contain letters or digits (got {p.name!r}).")
+        if errors:
+            raise SdnbError("These settings need fixing: " + " ".join(errors))
+        return p
+
+
+def _as_tuples(p: WalkParams) -> WalkParams:
+    """Accept lists, a single number, or prompts as one text with one prompt per line."""
+
+    def tup(value: Any, lines: bool = False) -> tuple:
+        if isinstance(value, str) and lines:
+            return tuple(line.strip() for line in value.splitlines() if line.strip())
+        return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+    return dataclasses.replace(p, prompts=tup(p.prompts, lines=True), seeds=tup(p.seeds), frames=tup(p.frames))
+
+
+# ---------------------------------------------------------------------------------------------
+# The frame plan: where every frame sits on the walk
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Frame ``j`` lies on segment ``segments[j]`` (prompt ``i`` to prompt ``i+1``, wrapping) at ``ts[j]`` in [0, 1]."""
+
+    segments: tuple[int, ...]
+    ts: tuple[float, ...]
+    prompts: int
+    fps: float = 12.0
+    onsets: Onsets | None = field(default=None, compare=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def pair(self, j: int) -> tuple[int, int, float]:
+        """(from prompt, to prompt, t) for frame ``j``."""
+        a = self.segments[j]
+        return a, (a + 1) % self.prompts, self.ts[j]
+
+    @property
+    def keyframes(self) -> tuple[int, ...]:
+        """The frames that are exactly one of the prompts (t = 0, or t = 1 at the very end)."""
+        return tuple(j for j, t in enumerate(self.ts) if t in (0.0, 1.0))
+
+    def digest(self) -> str:
+        """A short hash of the plan: a resumed render must follow exactly the same plan."""
+        text = json.dumps([self.prompts, self.segments, [round(t, 9) for t in self.ts]])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def plot(self) -> Figure:
+        """Position along the walk for every frame (and the audio's onset strength, when paced by audio)."""
+        seconds = np.arange(len(self)) / self.fps
+        position = np.array(self.segments) + np.array(self.ts)
+        fig = Figure(figsize=(7, 3.2))  # not a pyplot figure: shown once, as the cell's value
+        ax = fig.add_subplot()
+        if self.onsets is not None:
+            twin = ax.twinx()
+            keep = self.onsets.times <= seconds[-1] + 1 / self.fps
+            twin.fill_between(self.onsets.times[keep], self.onsets.strength[keep], color="tab:orange", alpha=0.3)
+            twin.set_ylabel("audio onset strength", color="tab:orange")
+        ax.plot(seconds, position, "o-", ms=3)
+        ends = range(max(self.segments) + 2)
+        ax.set_yticks(list(ends), [f"prompt {i % self.prompts + 1}" for i in ends])
+        ax.set_xlabel(f"time in the video (s): {len(self)} frames at {self.fps:g} fps")
+        ax.set_title("Where each frame sits between the prompts")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+
+def frame_plan(
+    counts: Sequence[int],
+    prompts: int,
+    *,
+    loop: bool = False,
+    easing: str = "linear",
+    fps: float = 12.0,
+    onsets: Onsets | None = None,
+) -> FramePlan:
+    """Plan a walk: segment ``i`` contributes ``counts[i]`` frames starting at its own keyframe, and the
+    last prompt closes the walk once (unless ``loop``, which ends just before the first prompt again).
+
+    Within a segment, ``t`` is spread evenly, or by the audio's onset strength when ``onsets`` is given
+    (more change where the music has a beat), then shaped by ``easing``.
+    """
+    if len(counts) != (prompts if loop else prompts - 1):
+        raise SdnbError(f"{prompts} prompts{' (looped)' if loop else ''} need {prompts if loop else prompts - 1} "
+                        f"frame counts, got {len(counts)}.")
+    ease = EASINGS[easing]
+    segments: list[int] = []
+    ts: list[float] = []
+    start = 0
+    for i, n in enumerate(counts):
+        u = onsets.pace(start / fps, (start + n) / fps, n) if onsets is not None else np.arange(n) / n
+        segments += [i] * n
+        ts += [float(x) for x in ease(np.asarray(u, dtype=np.float64))]
+        start += n
+    if not loop:
+        segments.append(len(counts) - 1)
+        ts.append(1.0)
+    return FramePlan(tuple(segments), tuple(ts), prompts, float(fps), onsets)
+
+
+def walk_plan(params: WalkParams) -> FramePlan:
+    """The frame plan of validated ``params``, reading the audio file if one is given (clear error if unreadable)."""
+    onsets = load_onsets(params.audio) if params.audio else None
+    plan = frame_plan(params.frame_counts(), len(params.prompts), loop=params.loop, easing=params.easing,
+                      fps=params.fps, onsets=onsets)
+    if onsets is not None and len(plan) / params.fps > onsets.duration + 1e-6:
+        raise SdnbError(
+            f"The audio lasts {onsets.duration:.1f} s, but the video would last {len(plan) / params.fps:.1f} s "
+            f"({len(plan)} frames at {params.fps} fps), so its end would be cut off.",
+            hint=f"Use at most {int(onsets.duration * params.fps)} frames in all, a higher FPS, or a longer audio file.",
+        )
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering frames
+
+
+class Walker:
+    """What every frame of one walk needs, prepared once: the pipeline with its sampler, each prompt's
+    embeddings (each prompt encoded once) and each seed's initial noise."""
+
+    def __init__(self, pipe: Any, params: WalkParams, plan: FramePlan) -> None:
+        set_sampler(pipe, params.sampler)
+        self.pipe, self.params, self.plan = pipe, params, plan
+        self.embeds = [encode_prompt(pipe, text, params.negative_prompt) for text in params.prompts]
+        scale = pipe.vae_scale_factor
+        shape = (pipe.unet.config.in_channels, params.height // scale, params.width // scale)
+        self.noise = initial_noise([resolve_seed(s) for s in params.seeds], shape)
+
+    def inputs(self, frames: Sequence[int]) -> tuple[PromptEmbeds, torch.Tensor]:
+        """Embeddings (lerp) and initial latents (slerp) for a batch of frame numbers."""
+        pairs = [self.plan.pair(j) for j in frames]
+        embeds = PromptEmbeds.cat([self.embeds[a].lerp(self.embeds[b], t) for a, b, t in pairs])
+        latents = torch.stack([slerp(self.noise[a], self.noise[b], t) for a, b, t in pairs])
+        return embeds, latents
+
+    def render(
+        self, frames: Sequence[int], *, stop: threading.Event | None = None, on_step: Any = None
+    ) -> tuple[list[Image.Image], list[bool], bool]:
+        """One batched pipeline call for ``frames``: (images, safety-checker flags, interrupted)."""
+        embeds, latents = self.inputs(frames)
+        return run_pipeline(self.pipe, embeds=embeds, latents=latents, steps=self.params.steps,
+                            cfg_scale=self.params.cfg_scale, stop=stop, on_step=on_step)
+
+
+def walk_batch_size(p: WalkParams) -> int:
+    """Frames per pipeline call: ``p.batch_size``, or the memory plan's batch size when it is 0."""
+    from .device import plan_memory
+
+    return p.batch_size or plan_memory(family=MODELS[p.model].family, width=p.width, height=p.height).batch_size
+
+
+def _infotext(p: WalkParams, plan: FramePlan, j: int) -> str:
+    """The WebUI infotext of frame ``j``: the noise is the WebUI's variation-seed slerp at strength t."""
+    a, b, t = plan.pair(j)
+    return format_infotext(
+        p.prompts[a],
+        p.negative_prompt,
+        {
+            "Steps": p.steps,
+            "Sampler": p.sampler,
+            "CFG scale": f"{p.cfg_scale:g}",
+            "Seed": p.seeds[a],
+            "Variation seed": p.seeds[b],
+            "Variation seed strength": f"{t:.6f}",
+            "Size": f"{p.width}x{p.height}",
+            "Model": p.model,
+            "Walk frame": f"{j} of {len(plan)}",
+            "Walk next prompt": p.prompts[b],
+            "Version": "sdnb",
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The output folder: config.json, frames/NNNNN.png, <name>.partial.mp4 -> <name>.mp4
+
+_CONFIG = "config.json"
+
+
+def _walks_root() -> Path:
+    """``output_dir()/walks``, proven writable before anything is loaded or rendered."""
+    try:
+        root = output_dir() / "walks"
+    except OSError as exc:  # the output root itself cannot be created
+        raise _unwritable(Path(exc.filename or "."), exc) from exc
+    return writable_folder(root)
+
+
+def _read_config(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / _CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_config(folder: Path, config: dict) -> None:
+    """Replace config.json atomically (it is the walk's own bookkeeping, rewritten as frames finish)."""
+    tmp = folder / f".{_CONFIG}.{os.getpid()}.part"
+    tmp.write_text(json.dumps(config, indent=1, ensure_ascii=False))
+    os.replace(tmp, folder / _CONFIG)
+
+
+def _versions() -> dict[str, str]:
+    import diffusers
+
+    from . import __version__
+
+    return {"sdnb": __version__, "diffusers": diffusers.__version__, "torch": torch.__version__}
+
+
+def _open_folder(p: WalkParams, plan: FramePlan, resume: bool) -> tuple[Path, dict]:
+    """The folder of this walk: an unfinished (or finished, with fixed seeds) one with the same settings
+    and plan, else a new one (``name``, ``name-2``, ...). Existing folders are never overwritten."""
+    root = _walks_root()
+    base = _slug(p.name) if p.name else _slug(" ".join(p.prompts[0].split()[:6])) or "walk"
+    request = json.loads(json.dumps(dataclasses.asdict(p)))
+    digest = plan.digest()
+    for n in itertools.count(1):
+        folder = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            old = _read_config(folder) if resume else None
+            same = old is not None and old.get("request") == request and old.get("plan") == digest
+            if same and not (old.get("complete") and -1 in p.seeds):  # a finished random walk: make a new one
+                return folder, old
+            continue
+        config = {
+            "request": request,
+            "seeds": [resolve_seed(s) for s in p.seeds],
+            "batch_size": walk_batch_size(p),
+            "frames_total": len(plan),
+            "plan": digest,
+            "keyframes": list(plan.keyframes),
+            "video": f"{folder.name}.mp4",
+            "frames_done": 0,
+            "complete": False,
+            "flagged": [],
+            "versions": _versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        _write_config(folder, config)
+        return folder, config
+    raise AssertionError("unreachable")
+
+
+def _publish(partial: Path, final: Path) -> Path:
+    """Give the finished video its final name without ever replacing a file; returns that name."""
+    for n in itertools.count(1):
+        target = final if n == 1 else final.with_name(f"{final.stem}-{n}{final.suffix}")
+        try:
+            os.link(partial, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links (some network drives): check, then rename
+            if target.exists():
+                continue
+            os.rename(partial, target)
+            return target
+        os.unlink(partial)
+        return target
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class WalkResult:
+    """A rendered (or partly rendered) walk: folder, video, frames, and what happened on the way."""
+
+    params: WalkParams  # seeds and batch size as used
+    folder: Path
+    video: Path
+    total: int
+    frames: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+    flagged: list[int] = field(default_factory=list)  # frames the model's safety checker flagged
+    resumed_at: int = 0  # frames that were already on disk when this run started
+
+    @property
+    def done(self) -> int:
+        """Frames finished (on disk and in the video)."""
+        return len(self.frames)
+
+    @property
+    def complete(self) -> bool:
+        """All frames are done and the video has its final name."""
+        return self.done == self.total and not self.video.name.endswith(".partial.mp4")
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the video file."""
+        return self.video.stat().st_size if self.video.is_file() else 0
+
+    def summary(self) -> str:
+        """What was made, where, and anything to know (stopped, resumed, safety-checker hits)."""
+        state = "Done" if self.complete else "Stopped"
+        lines = [f"{state}: {self.done}/{self.total} frames, {self.video} ({human_size(self.size_bytes)})"]
+        if self.resumed_at:
+            lines.append(f"Resumed: {self.resumed_at} frame(s) were already rendered.")
+        if not self.complete:
+            lines.append("Run the same render again to continue where it stopped.")
+        if self.flagged:
+            lines.append(f"The safety checker flagged frame(s) {', '.join(map(str, self.flagged))}; "
+                         "the model replaced them with black frames.")
+        lines.append(f"Seeds: {', '.join(map(str, self.params.seeds))}; frames in {self.folder / 'frames'}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        notes = "<br>".join(html.escape(line) for line in self.summary().splitlines())
+        if not self.video.is_file():
+            return f"<div>{notes}</div>"
+        return video_html(self.video) + f"<div>{notes}</div>"
+
+
+@dataclass
+class WalkPreview:
+    """A strip of a few frames of a walk, rendered before committing to the whole video."""
+
+    params: WalkParams  # with the seeds resolved: render these to get the same walk
+    frames: list[int]
+    images: list[Image.Image]
+    grid: Image.Image
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.grid.save(buf, "PNG")
+        return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def preview_walk(
+    params: WalkParams | None = None,
+    *,
+    keyframes: int = 5,
+    steps: int | None = None,
+    pipe: Any = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> WalkPreview:
+    """Render ``keyframes`` evenly spaced frames of the walk (no video, nothing saved) as a labelled strip.
+
+    Random seeds (-1) are resolved here; render ``preview.params`` to get the video of this preview.
+    """
+    p = dataclasses.replace(params or WalkParams(), **overrides).validate()
+    p = dataclasses.replace(p, seeds=tuple(resolve_seed(s) for s in p.seeds))
+    plan = walk_plan(p)
+    picks = sorted({int(round(x)) for x in np.linspace(0, len(plan) - 1, max(2, keyframes))})
+    batch = walk_batch_size(p)
+    progress = progress or NullProgress()
+    pipe = pipe or load_pipeline(p.model)
+    images: list[Image.Image] = []
+    with pipeline_lock(pipe):  # one run at a time per pipeline: Walker swaps the sampler
+        walker = Walker(pipe, dataclasses.replace(p, steps=steps or p.steps), plan)
+        progress.start(len(picks), "Preview frames")
+        for k in range(0, len(picks), batch):
+            out, _, interrupted = walker.render(picks[k : k + batch], stop=stop)
+            if interrupted:
+                break
+            images += out
+            progress.update(len(images))
+    if not images:
+        raise SdnbError("The preview was stopped before its first frame was finished.", hint="Run it again.")
+    progress.finish(f"Done: {len(images)} preview frame(s)")
+    labels = []
+    for j in picks[: len(images)]:
+        a, b, t = plan.pair(j)
+        labels.append(f"frame {j}: prompt {a + 1}" if t == 0 else f"frame {j}: prompt {b + 1}" if t == 1 else
+                      f"frame {j}: {a + 1}->{b + 1} at t={t:.2f}")
+    grid = image_grid(images, col_labels=labels, title=f"seeds {', '.join(map(str, p.seeds))}")
+    return WalkPreview(p, picks[: len(images)], images, grid)
+
+
+def render_walk(
+    params: WalkParams | None = None,
+    *,
+    pipe: Any = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    resume: bool = True,
+    **overrides: Any,
+) -> WalkResult:
+    """Render the whole walk to ``output_dir()/walks/<name>/``: numbered PNGs, config.json and an MP4.
+
+    Frames stream to disk and into ``<name>.partial.mp4`` as they are made; when all are done the video
+    is renamed to ``<name>.mp4``. Stop (the ``stop`` event), Ctrl-C or an error leave a playable partial
+    video and the finished frames; calling again with the same settings resumes after the last finished
+    frame and gives the same video as an uninterrupted run (``resume=False`` always starts anew).
+    """
+    p = dataclasses.replace(params or WalkParams(), **overrides).validate()
+    plan = walk_plan(p)
+    folder, config = _open_folder(p, plan, resume)
+    p = dataclasses.replace(p, seeds=tuple(config["seeds"]), batch_size=config["batch_size"])
+    final = folder / config["video"]
+    result = WalkResult(p, folder, final.with_suffix(".partial.mp4"), len(plan), flagged=list(config["flagged"]))
+    paths = [folder / "frames" / f"{j:05d}.png" for j in range(len(plan))]
+    result.resumed_at = sum(path.is_file() for path in paths)
+    progress = progress or NullProgress()
+    if result.resumed_at == len(plan) and final.is_file():
+        result.frames, result.video = paths, final
+        progress.finish(f"Done: already rendered, {final}")
+        return result
+    pipe = pipe or load_pipeline(p.model)
+    with pipeline_lock(pipe):  # one run at a time per pipeline: Walker swaps the sampler
+        try:
+            _render_frames(Walker(pipe, p, plan), result, paths, stop, progress)
+        except BaseException:
+            result.interrupted = True
+            raise
+        finally:
+            if result.done == len(plan):
+                result.video = _publish(result.video, final)
+                config["video"] = result.video.name
+            config |= {"frames_done": result.done, "complete": result.complete, "flagged": result.flagged}
+            _write_config(folder, config)
+            progress.finish(result.summary().splitlines()[0] + ("" if result.complete else " (run again to resume)"))
+    return result
+
+
+def _render_frames(
+    walker: Walker, result: WalkResult, paths: list[Path], stop: threading.Event | None, progress: Progress
+) -> None:
+    """Render the frames not yet on disk, batch by aligned batch; every frame goes to its PNG and the MP4."""
+    p, plan = walker.params, walker.plan
+    family = getattr(walker.pipe, "sdnb_family", "sd15")
+    rendered = 0
+    resumed = f" (resuming: {result.resumed_at} already done)" if result.resumed_at else ""
+    progress.start(len(plan) - result.resumed_at, "Frames" + resumed)
+
+    def on_step(i: int, latents: torch.Tensor) -> None:
+        if (i + 1) % 5 == 0:
+            progress.update(rendered, latents_to_rgb(latents, family))
+
+    with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
+        for start in range(0, len(plan), p.batch_size):
+            batch = range(start, min(start + p.batch_size, len(plan)))
+            missing = [j for j in batch if not paths[j].is_file()]
+            images: dict[int, Image.Image] = {}
+            if missing:
+                if stop is not None and stop.is_set():
+                    result.interrupted = True
+                    return
+                out, nsfw, result.interrupted = walker.render(batch, stop=stop, on_step=on_step)
+                if result.interrupted:  # a half-denoised batch is not the walk: keep only finished frames
+                    return
+                images = dict(zip(batch, out, strict=True))
+                result.flagged = sorted(set(result.flagged) | {j for j, hit in zip(batch, nsfw, strict=True) if hit})
+            for j in batch:
+                if j in missing:
+                    save_image(images[j], paths[j].parent, infotext=_infotext(p, plan, j), index=j)
+                writer.append(images[j] if j in missing else load_image(paths[j]))
+                result.frames.append(paths[j])
+                if j in missing:
+                    rendered += 1
+                    progress.update(rendered)
