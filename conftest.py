@@ -1,18 +1,49 @@
-"""Defaults for every test and every notebook nbval runs: tiny mode, offline, outputs in a temp folder."""
+"""Defaults for every test and every notebook nbval runs: tiny mode, offline, outputs in a temp folder.
 
+A canary Hugging Face token is set for the whole session; every nbval cell's outputs are scanned for it
+(see ``pytest_runtest_makereport``) and tests/test_auth.py greps every file the notebooks wrote.
+"""
+
+import json
 import os
 import tempfile
+
+import pytest
 
 os.environ.setdefault("SDNB_TINY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("SDNB_OUTPUT_DIR", tempfile.mkdtemp(prefix="sdnb-test-outputs-"))
+os.environ.setdefault("HF_TOKEN", "hf_sdnbCanaryTokenThatMustNeverBeShown0123")
+#: Where the notebooks run by nbval write, and the token they must never show.
+NOTEBOOK_OUTPUT_DIR = os.environ["SDNB_OUTPUT_DIR"]
+CANARY = os.environ["HF_TOKEN"]
+
+
+def pytest_configure(config):
+    config.sdnb_nbval = {"cells": 0, "notebooks": set(), "leaks": [], "output_dir": NOTEBOOK_OUTPUT_DIR,
+                         "canary": CANARY}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """For nbval cells: fail the cell if its outputs contain the token."""
+    outcome = yield
+    outputs = getattr(item, "test_outputs", None)
+    if call.when != "call" or type(item).__name__ != "IPyNbCell" or outputs is None:
+        return
+    state = item.config.sdnb_nbval
+    state["cells"] += 1
+    state["notebooks"].add(os.path.basename(str(item.fspath)))
+    if CANARY in json.dumps(outputs, default=str):
+        state["leaks"].append(item.nodeid)
+        report = outcome.get_result()
+        report.outcome = "failed"
+        report.longrepr = f"the Hugging Face token appears in the outputs of {item.nodeid}"
 
 
 def pytest_collection_modifyitems(config, items):
     """Skip tests that need real weights or a GPU, with one line that says why."""
-    import pytest
-
     real = os.environ.get("SDNB_REAL", "") == "1"
     try:
         import torch

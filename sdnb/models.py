@@ -53,6 +53,7 @@ def family_of(pipe: Any) -> str:
 
 
 _LOCKS_GUARD = threading.Lock()
+_LOAD_LOCK = threading.RLock()  # two threads loading at once would both build the same modules
 
 
 def pipeline_lock(pipe: Any) -> threading.RLock:
@@ -225,6 +226,11 @@ def load_pipeline(
     folder or a ``.safetensors`` file (then give ``family`` if it is not SD 1.5). In tiny mode registry
     names load tiny random-weight stand-ins through the same ``from_pretrained`` path.
     """
+    with _LOAD_LOCK:
+        return _load(model, task, family, plan)
+
+
+def _load(model: str | os.PathLike | ModelSpec, task: str, family: str | None, plan: MemoryPlan | None) -> Any:
     kind, where, spec = _resolve(model)
     fam = family or (spec.family if spec else None)
     if fam is None and kind == "folder":

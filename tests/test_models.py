@@ -96,16 +96,21 @@ def test_error_shows_as_a_paragraph_in_ipython() -> None:
     assert len(lines) == 2 and "Width" in lines[0] and "512" in lines[1]
 
 
-def test_offline_hub_load_and_mirror_are_reported(tmp_path: Path) -> None:
+def test_offline_hub_load_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDNB_TINY", "0")  # HF_HUB_OFFLINE=1 is set for the whole test session
+    with pytest.raises(SdnbError, match="HF_HUB_OFFLINE is set") as err:
+        load_pipeline("someone/not-cached")
+    assert "SDNB_TINY" in err.value.hint
+
+
+def test_hf_endpoint_mirror_is_used(tmp_path: Path) -> None:
+    """HF_ENDPOINT is read when huggingface_hub is imported, so this runs in a fresh process."""
     code = (
         "from sdnb.models import load_pipeline\n"
         "try:\n    load_pipeline('someone/not-cached')\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
     )
-    base = {**os.environ, "SDNB_TINY": "0", "HF_HOME": str(tmp_path / "hf")}
-    offline = subprocess.run([sys.executable, "-c", code], env={**base, "HF_HUB_OFFLINE": "1"},
-                             capture_output=True, text=True, timeout=120)
-    assert "SdnbError" in offline.stdout and "HF_HUB_OFFLINE is set" in offline.stdout
-    mirror = subprocess.run([sys.executable, "-c", code],
-                            env={**base, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
-                            capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "SDNB_TINY": "0", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+           "HF_ENDPOINT": "http://127.0.0.1:9"}
+    mirror = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "SdnbError" in mirror.stdout
     assert "http://127.0.0.1:9 could not be reached" in mirror.stdout  # the mirror was used, not huggingface.co

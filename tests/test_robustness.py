@@ -197,6 +197,97 @@ def _concurrent(out: Path) -> object:
     assert len(paths) == len(set(paths)) == 4
 
 
+# --- video renders (faults) ------------------------------------------------------------------
+
+WALK = dict(prompts=("a cat", "a dog", "a fox"), seeds=(1, 2, 3), frames=(4,), steps=2, batch_size=2, name="walk")
+
+
+def _walk_left_resumable(out: Path, stopped_after: int) -> None:
+    """After a fault: the finished frames are valid, the partial MP4 plays them, and a rerun completes."""
+    from sdnb.video import probe_video
+    from sdnb.walk import WalkParams, render_walk
+
+    folder = out / "walks" / "walk"
+    frames = sorted((folder / "frames").glob("*.png"))
+    assert len(frames) >= stopped_after
+    for f in frames:
+        load_image(f)
+    assert probe_video(folder / "walk.partial.mp4").frames == len(frames)
+    done = render_walk(WalkParams(**WALK))
+    assert done.complete and probe_video(done.video).frames == 9
+
+
+@case("fault", "unwritable output folder before a video render", "Cannot save")
+def _walk_unwritable(out: Path) -> object:
+    from sdnb.walk import WalkParams, render_walk
+
+    blocker = out.parent / "a-file"
+    blocker.write_text("x")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SDNB_OUTPUT_DIR", str(blocker / "sub"))
+        return render_walk(WalkParams(**WALK))
+
+
+@case("fault", "disk full during a video render: frames and partial MP4 stay valid", "No space left on device")
+def _walk_disk_full(out: Path) -> object:
+    import os
+
+    from sdnb.walk import WalkParams, render_walk
+
+    real, calls = os.fsync, []
+
+    def fill_up(fd):
+        calls.append(fd)
+        if len(calls) > 4:  # a few frames fit, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(os, "fsync", fill_up)
+            render_walk(WalkParams(**WALK))
+    except SdnbError:
+        _walk_left_resumable(out, 2)
+        raise
+
+
+@case("fault", "KeyboardInterrupt mid-render: partial MP4 playable, render resumable", "KeyboardInterrupt")
+def _walk_ctrl_c(out: Path) -> object:
+    from sdnb.walk import WalkParams, render_walk
+
+    class Interrupt:
+        def start(self, total, what):
+            pass
+
+        def update(self, done, preview=None):
+            if done >= 4:
+                raise KeyboardInterrupt
+
+        def finish(self, message):
+            pass
+
+    try:
+        render_walk(WalkParams(**WALK), progress=Interrupt())
+    except KeyboardInterrupt:
+        _walk_left_resumable(out, 4)
+        raise SdnbError("KeyboardInterrupt") from None
+
+
+@case("fault", "two renders of the same walk at once")
+def _walk_twice_at_once(out: Path) -> object:
+    from sdnb.walk import WalkParams, render_walk
+
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(render_walk(WalkParams(**WALK)))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 2 and all(r.complete for r in results)
+    videos = {r.video for r in results}
+    assert all(v.is_file() for v in videos)
+
+
 def _snapshot(folder: Path) -> dict[Path, str]:
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
