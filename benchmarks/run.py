@@ -713,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--unet-iters", type=int, default=0, help="timed UNet calls (default 30; tiny 10)")
     ap.add_argument("--compile", action="store_true", help="add the sdnb plan + torch.compile row")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS_harness.md"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
