@@ -311,3 +311,30 @@ def test_robustness(name: str, _outputs: Path) -> None:
     assert existing in after and not lost, f"existing outputs changed or lost: {lost}"
     half = [p for p in after if p.name.endswith((".part", ".probe")) or p.stat().st_size == 0]
     assert not half, f"half-written files left: {half}"
+
+
+def test_running_a_notebook_twice_clobbers_nothing(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notebook 01 run again into the same output folder: its earlier images stay, new ones are added."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "01_txt2img.ipynb"
+    state = request.config.sdnb_nbval
+    ran_before = path.name in state["notebooks"]
+    folder = Path(state["output_dir"]) if ran_before else tmp_path / "outputs"
+    monkeypatch.setenv("SDNB_OUTPUT_DIR", str(folder))
+
+    def run() -> None:
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    if not ran_before:
+        run()
+    before = _snapshot(folder / "txt2img")
+    assert before, "the first run wrote no images"
+    run()
+    after = _snapshot(folder / "txt2img")
+    STATS["faults"] += 1
+    lost = [p for p, digest in before.items() if after.get(p) != digest]
+    STATS["lost"] += len(lost)
+    assert not lost and len(after) > len(before)
