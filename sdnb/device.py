@@ -103,8 +103,9 @@ def preflight() -> Hardware:
     gpu_name = vram = free = None
     if torch.cuda.is_available():
         device = "cuda"
-        gpu_name = torch.cuda.get_device_name(0)
-        free_b, total_b = torch.cuda.mem_get_info(0)
+        gpu = torch.cuda.current_device()  # this process's GPU (each has its own under accelerate launch)
+        gpu_name = torch.cuda.get_device_name(gpu)
+        free_b, total_b = torch.cuda.mem_get_info(gpu)
         vram, free = total_b / _GB, free_b / _GB
         versions["cuda"] = str(torch.version.cuda)
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -179,10 +180,12 @@ def apply_plan(pipe: Any, plan: MemoryPlan) -> Any:
     With ``plan.compile`` the UNet is compiled in place (``nn.Module.compile``; the pipeline keeps its
     ordinary UNet object). Compiling is one-way: load the pipeline again for a plan without it.
     """
+    # this process's GPU (diffusers would pick GPU 0): with several processes each has its own
+    gpu = {"gpu_id": torch.cuda.current_device()} if plan.offload != "none" and torch.cuda.is_available() else {}
     if plan.offload == "model":
-        pipe.enable_model_cpu_offload()
+        pipe.enable_model_cpu_offload(**gpu)
     elif plan.offload == "sequential":
-        pipe.enable_sequential_cpu_offload()
+        pipe.enable_sequential_cpu_offload(**gpu)
     else:
         pipe.to(plan.device)
     if plan.attention_slicing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from .samplers import set_sampler
 from .seeds import resolve_seed, seeded_noise
 from .settings import output_dir
 
-__all__ = ["Txt2ImgResult", "txt2img", "regenerate", "infotext_for", "run_pipeline"]
+__all__ = ["Txt2ImgResult", "txt2img", "regenerate", "infotext_for", "run_pipeline", "main"]
 
 
 @dataclass
@@ -135,21 +136,27 @@ def txt2img(
     folder: str | Path | None = None,
     capture_steps: tuple[int, ...] = (),
     preview_every: int = 5,
+    batches: Sequence[int] | None = None,
     **overrides: Any,
 ) -> Txt2ImgResult:
     """Generate ``batch_count`` x ``batch_size`` images from ``params`` and save each as a PNG.
 
     Image ``k`` uses seed ``seed + k`` (the WebUI's rule), so any single image can be regenerated.
     ``capture_steps`` keeps the VAE-decoded image at those step numbers of the first batch, for teaching.
+    ``batches`` renders only those batch numbers (of ``range(batch_count)``), with the seeds they have in
+    the whole run: how :func:`sdnb.distributed.txt2img_distributed` shares a job between processes.
     Stop (the ``stop`` event) ends after the current step and keeps the images already finished.
     """
     p = dataclasses.replace(params or Txt2ImgParams(), **overrides).validate()
     base_seed = resolve_seed(p.seed)
     p = dataclasses.replace(p, seed=base_seed)
+    if batches is not None and any(not 0 <= k < p.batch_count for k in batches):
+        raise SdnbError(f"Batch numbers must be from 0 to {p.batch_count - 1} (got {list(batches)}).")
     folder = writable_folder(folder or output_dir() / "txt2img") if save else None
     pipe = pipe or load_pipeline(p.model)
     with pipeline_lock(pipe):  # one run at a time per pipeline: the sampler is swapped below
-        return _render(p, pipe, folder, stop, progress or NullProgress(), capture_steps, preview_every)
+        return _render(p, pipe, folder, stop, progress or NullProgress(), capture_steps, preview_every,
+                       range(p.batch_count) if batches is None else batches)
 
 
 def _render(
@@ -160,6 +167,7 @@ def _render(
     progress: Progress,
     capture_steps: tuple[int, ...],
     preview_every: int,
+    batches: Sequence[int],
 ) -> Txt2ImgResult:
     base_seed = p.seed
     set_sampler(pipe, p.sampler)
@@ -168,13 +176,13 @@ def _render(
     scale = pipe.vae_scale_factor
     shape = (pipe.unet.config.in_channels, p.height // scale, p.width // scale)
     result = Txt2ImgResult(params=p)
-    total = p.steps * p.batch_count
+    total = p.steps * len(batches)
     progress.start(total, "Steps")
-    for batch in range(p.batch_count):
+    for nth, batch in enumerate(batches):
         seeds = [base_seed + batch * p.batch_size + i for i in range(p.batch_size)]
 
-        def on_step(i: int, latents: torch.Tensor, batch: int = batch) -> None:
-            done = batch * p.steps + i + 1
+        def on_step(i: int, latents: torch.Tensor, batch: int = batch, nth: int = nth) -> None:
+            done = nth * p.steps + i + 1
             preview = latents_to_rgb(latents, family) if preview_every and (i + 1) % preview_every == 0 else None
             progress.update(done, preview)
             if batch == 0 and i + 1 in capture_steps:
@@ -235,3 +243,29 @@ def regenerate(png: str | Path, **overrides: Any) -> Txt2ImgResult:
     result.images, result.seeds, result.infotexts = result.images[keep], result.seeds[keep], result.infotexts[keep]
     result.paths = result.paths[keep]
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sdnb.generate --prompt "a cat" --batch-count 4``; ``--help`` lists all flags.
+
+    Under ``accelerate launch --num_processes N`` the batches are shared between N processes (GPUs).
+    """
+    from .distributed import launched, txt2img_distributed
+    from .progress import ConsoleProgress
+    from .video import _cli_call, _parse, _parser
+
+    parser = _parser(Txt2ImgParams, "python -m sdnb.generate", "Generate images from a prompt; each is saved as a "
+                     "PNG with its parameters. Under `accelerate launch --num_processes N` the batches are shared "
+                     "between N processes (GPUs).")
+    _, params = _parse(parser, Txt2ImgParams, argv)
+    run = txt2img_distributed if launched() else txt2img
+    result, code = _cli_call(lambda: run(params, progress=ConsoleProgress()), "the images finished so far are saved.")
+    if code is not None:
+        return code
+    for seed, path in zip(result.seeds, result.paths, strict=True):
+        print(f"seed {seed}: {path}")
+    return 1 if result.interrupted else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

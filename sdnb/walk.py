@@ -53,6 +53,10 @@ __all__ = [
     "WalkPreview",
     "render_walk",
     "preview_walk",
+    "prepare_walk",
+    "walk_batches",
+    "render_frames",
+    "assemble_walk",
 ]
 
 #: How ``t`` moves within a segment: at constant speed, or slowing down near each prompt.
@@ -445,6 +449,7 @@ class WalkResult:
     interrupted: bool = False
     flagged: list[int] = field(default_factory=list)  # frames the model's safety checker flagged
     resumed_at: int = 0  # frames that were already on disk when this run started
+    shares: dict[int, list[int]] = field(default_factory=dict)  # process -> its frames, when split across several
 
     @property
     def done(self) -> int:
@@ -472,6 +477,9 @@ class WalkResult:
         if self.flagged:
             lines.append(f"The safety checker flagged frame(s) {', '.join(map(str, self.flagged))}; "
                          "the model replaced them with black frames.")
+        if self.shares:
+            lines.append(f"Split across {len(self.shares)} processes: " + "; ".join(
+                f"process {r}: frames {_number_ranges(js) or 'none'}" for r, js in sorted(self.shares.items())))
         lines.append(f"Seeds: {', '.join(map(str, self.params.seeds))}; frames in {self.folder / 'frames'}")
         return "\n".join(lines)
 
@@ -580,7 +588,8 @@ def render_walk(
     pipe = pipe or load_pipeline(p.model)
     with pipeline_lock(pipe):  # one run at a time per pipeline: Walker swaps the sampler
         try:
-            _render_frames(Walker(pipe, p, plan), result, paths, stop, progress)
+            with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
+                _render_frames(Walker(pipe, p, plan), result, paths, stop, progress, writer=writer)
         except BaseException:
             result.interrupted = True
             raise
@@ -595,38 +604,181 @@ def render_walk(
 
 
 def _render_frames(
-    walker: Walker, result: WalkResult, paths: list[Path], stop: threading.Event | None, progress: Progress
+    walker: Walker,
+    result: WalkResult,
+    paths: list[Path],
+    stop: threading.Event | None,
+    progress: Progress,
+    *,
+    batches: Sequence[int] | None = None,
+    writer: Mp4Writer | None = None,
 ) -> None:
-    """Render the frames not yet on disk, batch by aligned batch; every frame goes to its PNG and the MP4."""
+    """Render the frames not yet on disk, batch by aligned batch (``batches``: batch numbers, default all).
+
+    Batch ``k`` is always frames ``[k*B, (k+1)*B)``, whoever renders it, so every frame is computed exactly
+    as in one uninterrupted run. Every frame goes to its PNG and, with a ``writer``, into the MP4 in order.
+    """
     p, plan = walker.params, walker.plan
     family = getattr(walker.pipe, "sdnb_family", "sd15")
+    spans = [range(k * p.batch_size, min((k + 1) * p.batch_size, len(plan)))
+             for k in (range(_batch_count(len(plan), p.batch_size)) if batches is None else batches)]
     rendered = 0
     resumed = f" (resuming: {result.resumed_at} already done)" if result.resumed_at else ""
-    progress.start(len(plan) - result.resumed_at, "Frames" + resumed)
+    progress.start(sum(not paths[j].is_file() for batch in spans for j in batch), "Frames" + resumed)
 
     def on_step(i: int, latents: torch.Tensor) -> None:
         if (i + 1) % 5 == 0:
             progress.update(rendered, latents_to_rgb(latents, family))
 
-    with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
-        for start in range(0, len(plan), p.batch_size):
-            batch = range(start, min(start + p.batch_size, len(plan)))
-            missing = [j for j in batch if not paths[j].is_file()]
-            images: dict[int, Image.Image] = {}
-            if missing:
-                if stop is not None and stop.is_set():
-                    result.interrupted = True
-                    return
-                out, nsfw, result.interrupted = walker.render(batch, stop=stop, on_step=on_step)
-                if result.interrupted:  # a half-denoised batch is not the walk: keep only finished frames
-                    return
-                images = dict(zip(batch, out, strict=True))
-                result.flagged = sorted(set(result.flagged) | {j for j, hit in zip(batch, nsfw, strict=True) if hit})
-            for j in batch:
-                if j in missing:
-                    save_image(images[j], paths[j].parent, infotext=_infotext(p, plan, j), index=j)
+    for batch in spans:
+        missing = [j for j in batch if not paths[j].is_file()]
+        images: dict[int, Image.Image] = {}
+        if missing:
+            if stop is not None and stop.is_set():
+                result.interrupted = True
+                return
+            out, nsfw, result.interrupted = walker.render(batch, stop=stop, on_step=on_step)
+            if result.interrupted:  # a half-denoised batch is not the walk: keep only finished frames
+                return
+            images = dict(zip(batch, out, strict=True))
+            result.flagged = sorted(set(result.flagged) | {j for j, hit in zip(batch, nsfw, strict=True) if hit})
+        for j in batch:
+            if j in missing:
+                save_image(images[j], paths[j].parent, infotext=_infotext(p, plan, j), index=j)
+            if writer is not None:
                 writer.append(images[j] if j in missing else load_image(paths[j]))
-                result.frames.append(paths[j])
-                if j in missing:
-                    rendered += 1
-                    progress.update(rendered)
+            result.frames.append(paths[j])
+            if j in missing:
+                rendered += 1
+                progress.update(rendered)
+
+
+def _batch_count(frames: int, batch_size: int) -> int:
+    return -(-frames // batch_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering in parts (several processes or GPUs: see :mod:`sdnb.distributed`), then assembling
+
+
+def prepare_walk(params: WalkParams | None = None, *, resume: bool = True, **overrides: Any) -> Path:
+    """Check the settings and open the walk's folder with its ``config.json`` (the one to resume, as
+    :func:`render_walk` would pick, or a new one); render nothing. Returns the folder.
+
+    Random seeds and the batch size are fixed in ``config.json`` here, so every process that renders a
+    part of the walk (:func:`render_frames`) renders the same walk.
+    """
+    p = dataclasses.replace(params or WalkParams(), **overrides).validate()
+    return _open_folder(p, walk_plan(p), resume)[0]
+
+
+def _walk_in(folder: str | os.PathLike) -> tuple[Path, WalkParams, dict]:
+    """The walk in ``folder``: its settings as rendered (seeds and batch size fixed) and its config."""
+    folder = Path(folder).expanduser()
+    config = _read_config(folder)
+    if config is None or not {"request", "seeds", "batch_size", "frames_total", "plan"} <= set(config):
+        raise SdnbError(f"'{folder}' is not a walk folder: it has no readable config.json.",
+                        hint="Pass the folder a walk was rendered into (output_dir()/walks/<name>).")
+    p = _as_tuples(WalkParams(**config["request"]))
+    p = dataclasses.replace(p, seeds=tuple(config["seeds"]), batch_size=config["batch_size"])
+    return folder, p, config
+
+
+def walk_batches(folder: str | os.PathLike) -> list[int]:
+    """The batch numbers of the walk in ``folder``: batch ``k`` is frames ``[k*B, (k+1)*B)``."""
+    _, p, config = _walk_in(folder)
+    return list(range(_batch_count(config["frames_total"], p.batch_size)))
+
+
+def render_frames(
+    folder: str | os.PathLike,
+    batches: Sequence[int] | None = None,
+    *,
+    pipe: Any = None,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> WalkResult:
+    """Render the missing frames of some batches (default: all) of the walk prepared in ``folder``
+    (:func:`prepare_walk`) to their PNGs; no video (:func:`assemble_walk` makes it).
+
+    Frames already on disk are skipped, so a re-run resumes. Give each process different batches:
+    the frames equal those of a one-process :func:`render_walk`. ``result.frames`` are this part's frames.
+    """
+    folder, p, config = _walk_in(folder)
+    plan = walk_plan(p)
+    if plan.digest() != config["plan"]:
+        raise SdnbError(f"The frame plan of '{folder}' no longer matches its config.json (audio file changed?).",
+                        hint="Render the walk anew into a new folder.")
+    total = len(plan)
+    batches = walk_batches(folder) if batches is None else list(batches)
+    bad = [k for k in batches if not 0 <= k < _batch_count(total, p.batch_size)]
+    if bad:
+        raise SdnbError(f"Batch number(s) {bad} are outside this walk's {_batch_count(total, p.batch_size)} batches.")
+    result = WalkResult(p, folder, folder / config["video"], total)
+    paths = [folder / "frames" / f"{j:05d}.png" for j in range(total)]
+    mine = [j for k in batches for j in range(k * p.batch_size, min((k + 1) * p.batch_size, total))]
+    result.resumed_at = sum(paths[j].is_file() for j in mine)
+    progress = progress or NullProgress()
+    if result.resumed_at == len(mine):  # nothing to render: no pipeline to load
+        result.frames = [paths[j] for j in mine]
+        progress.finish(f"Done: {len(mine)} frame(s) already rendered")
+        return result
+    pipe = pipe or load_pipeline(p.model)
+    with pipeline_lock(pipe):  # one run at a time per pipeline: Walker swaps the sampler
+        try:
+            _render_frames(Walker(pipe, p, plan), result, paths, stop, progress, batches=batches)
+        except BaseException:
+            result.interrupted = True
+            raise
+        finally:
+            progress.finish(f"{'Stopped' if result.interrupted else 'Done'}: {result.done}/{len(mine)} frame(s)")
+    return result
+
+
+def assemble_walk(
+    folder: str | os.PathLike, *, flagged: Sequence[int] = (), progress: Progress | None = None
+) -> WalkResult:
+    """Encode the frames ``00000.png`` .. of the walk in ``folder`` in order into its MP4 (with its audio).
+
+    Raises a clear error listing the missing frame numbers if any frame is not rendered yet. ``flagged``
+    (frames the safety checker flagged while rendering in parts) is added to config.json. A finished
+    video is returned as it is.
+    """
+    folder, p, config = _walk_in(folder)
+    total = config["frames_total"]
+    paths = [folder / "frames" / f"{j:05d}.png" for j in range(total)]
+    missing = [j for j, path in enumerate(paths) if not path.is_file()]
+    if missing:
+        raise SdnbError(
+            f"Cannot assemble the video of '{folder.name}': {len(missing)} of {total} frame(s) are missing: "
+            f"{_number_ranges(missing)}.",
+            hint="Render them first (run the same render again: it renders only the missing frames).",
+        )
+    config["flagged"] = sorted(set(config["flagged"]) | set(flagged))
+    final = folder / config["video"]
+    result = WalkResult(p, folder, final, total, frames=paths, flagged=config["flagged"])
+    progress = progress or NullProgress()
+    if config.get("complete") and final.is_file():
+        result.resumed_at = total
+        progress.finish(f"Done: already assembled, {final}")
+        return result
+    result.video = final.with_suffix(".partial.mp4")
+    progress.start(total, "Assembling the video")
+    with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
+        for j, path in enumerate(paths):
+            writer.append(load_image(path))
+            progress.update(j + 1)
+    result.video = _publish(result.video, final)
+    config |= {"video": result.video.name, "frames_done": total, "complete": True}
+    _write_config(folder, config)
+    progress.finish(result.summary().splitlines()[0])
+    return result
+
+
+def _number_ranges(numbers: Sequence[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` as ``0-2, 5, 7-8``."""
+    parts: list[str] = []
+    for _, run in itertools.groupby(enumerate(numbers), lambda pair: pair[1] - pair[0]):
+        group = [n for _, n in run]
+        parts.append(str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}")
+    return ", ".join(parts)

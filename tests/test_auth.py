@@ -85,6 +85,7 @@ def _run_notebooks(folder: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Execute every notebook with the token set; return the names whose outputs contain it."""
     monkeypatch.setenv("HF_TOKEN", FAKE)
     monkeypatch.setenv("SDNB_OUTPUT_DIR", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
     hits = []
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
