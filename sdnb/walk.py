@@ -94,7 +94,7 @@ class WalkParams:
     )
     seeds: tuple[int, ...] = _f((42, 1234, 2024), "Seeds", help="One per prompt, comma-separated; -1 = random.",
                                 min=-1, max=MAX_SEED)
-    frames: tuple[int, ...] = _f((24,), "Frames", help="Frames from each prompt to the next: one number, or one "
+    frames: tuple[int, ...] = _f((12,), "Frames", help="Frames from each prompt to the next: one number, or one "
                                  "per segment.", min=1, max=10_000)
     negative_prompt: str = _same_as_txt2img("negative_prompt")
     model: str = _same_as_txt2img("model")

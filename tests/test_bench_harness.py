@@ -36,7 +36,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One tiny CPU run of the harness into a results file that already holds other text."""
     out = tmp_path_factory.mktemp("bench") / "RESULTS.md"
     out.write_text("# Results\n\nText written by hand stays.\n")
-    cmd = [sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--tiny", "--threads", "1", "--out", str(out)]
+    cmd = [sys.executable, "-m", "benchmarks.run", "--device", "cpu", "--tiny", "--threads", "1", "--steps", "4", "--walk-steps", "4,2",
+           "--unet-iters", "3", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
