@@ -32,6 +32,7 @@ __all__ = [
     "save_image",
     "image_grid",
     "writable_folder",
+    "move_no_replace",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -250,29 +251,38 @@ def _next_number(folder: Path) -> int:
     return max(numbers, default=-1) + 1
 
 
+def move_no_replace(src: Path, dst: Path) -> None:
+    """Move the finished file ``src`` to ``dst`` atomically, never replacing a file: FileExistsError if taken.
+
+    A hard link claims the name where the file system has them; elsewhere (e.g. Google Drive mounts) the
+    name is claimed with an exclusive create and ``src`` is moved over that placeholder.
+    """
+    if hasattr(os, "link"):
+        try:
+            os.link(src, dst)  # atomic, and fails if the name is taken
+        except FileExistsError:
+            raise
+        except OSError:
+            pass  # no hard links here: claim the name below
+        else:
+            os.unlink(src)
+            return
+    os.close(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(dst)
+        raise
+
+
 def _claim(tmp: Path, folder: Path, slug: str, index: int | None = None) -> Path:
     """Give the finished ``tmp`` file the next free numbered name (or exactly ``index``), never replacing any file."""
     number = _next_number(folder) if index is None else index
-    use_links = hasattr(os, "link")
     while True:
         final = folder / (f"{number:05d}-{slug}.png" if slug else f"{number:05d}.png")
         try:
-            if use_links:
-                try:
-                    os.link(tmp, final)  # atomic, and fails if the name is taken
-                    return final
-                except FileExistsError:
-                    raise
-                except OSError:
-                    use_links = False  # e.g. FUSE mounts (Google Drive) without hard links
-            # Claim the name with an exclusive create, then move the finished file over it.
-            os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            try:
-                os.replace(tmp, final)
-            except BaseException:
-                with suppress(OSError):
-                    os.unlink(final)
-                raise
+            move_no_replace(tmp, final)
             return final
         except FileExistsError:
             if index is not None:

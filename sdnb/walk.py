@@ -28,7 +28,16 @@ from PIL import Image
 
 from .errors import SdnbError
 from .generate import run_pipeline
-from .images import _slug, _unwritable, format_infotext, image_grid, load_image, save_image, writable_folder
+from .images import (
+    _slug,
+    _unwritable,
+    format_infotext,
+    image_grid,
+    load_image,
+    move_no_replace,
+    save_image,
+    writable_folder,
+)
 from .models import load_pipeline, pipeline_lock
 from .params import Txt2ImgParams, _f, check_fields, check_size, spec_of, with_native_size
 from .preview import latents_to_rgb
@@ -416,20 +425,14 @@ def _open_folder(p: WalkParams, plan: FramePlan, resume: bool) -> tuple[Path, di
 
 
 def _publish(partial: Path, final: Path) -> Path:
-    """Give the finished video its final name without ever replacing a file; returns that name."""
+    """Give the finished video its final name (or ``name-2.mp4``, ...) without ever replacing a file."""
     for n in itertools.count(1):
         target = final if n == 1 else final.with_name(f"{final.stem}-{n}{final.suffix}")
         try:
-            os.link(partial, target)
+            move_no_replace(partial, target)
+            return target
         except FileExistsError:
             continue
-        except OSError:  # no hard links (some network drives): check, then rename
-            if target.exists():
-                continue
-            os.rename(partial, target)
-            return target
-        os.unlink(partial)
-        return target
     raise AssertionError("unreachable")
 
 

@@ -436,3 +436,22 @@ def test_grid_errors() -> None:
         image_grid([np.zeros((4, 4, 3))])  # type: ignore[list-item]
     with pytest.raises(SdnbError, match="at least one column"):
         image_grid(_colored(2), cols=0)
+
+
+def test_move_no_replace_never_replaces_with_or_without_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdnb.images import move_no_replace
+
+    for links in (True, False):
+        if not links:
+            monkeypatch.setattr(os, "link", lambda src, dst: (_ for _ in ()).throw(PermissionError(1, "no links")))
+        folder = tmp_path / f"links-{links}"
+        folder.mkdir()
+        taken, src = folder / "video.mp4", folder / "video.partial.mp4"
+        taken.write_bytes(b"keep me")
+        src.write_bytes(b"new")
+        with pytest.raises(FileExistsError):
+            move_no_replace(src, taken)
+        assert taken.read_bytes() == b"keep me" and src.read_bytes() == b"new"
+        move_no_replace(src, folder / "video-2.mp4")
+        assert not src.exists() and (folder / "video-2.mp4").read_bytes() == b"new"
+        assert sorted(p.name for p in folder.iterdir()) == ["video-2.mp4", "video.mp4"]
