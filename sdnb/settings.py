@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import SdnbError
+
 __all__ = [
     "REPO",
     "BRANCH",
@@ -50,21 +52,27 @@ def on_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def _dir_from_env(var: str, default: Path) -> Path:
+def _dir_from_env(var: str, default: Path, what: str) -> Path:
     path = Path(os.environ.get(var) or default).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SdnbError(
+            f"Cannot {what} the folder '{path}': {exc.strerror or exc}.",
+            hint=f"Set {var} to a folder you can write to (on Colab, e.g. os.environ['{var}'] = '/content/sdnb').",
+        ) from exc
     return path
 
 
 def output_dir() -> Path:
     """Root of everything the notebooks write (``SDNB_OUTPUT_DIR``, default ``./outputs``)."""
-    return _dir_from_env("SDNB_OUTPUT_DIR", Path.cwd() / "outputs")
+    return _dir_from_env("SDNB_OUTPUT_DIR", Path.cwd() / "outputs", "save images into")
 
 
 def cache_dir() -> Path:
     """Cache for built tiny models and other reusable files (``SDNB_CACHE_DIR``)."""
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sdnb"
-    return _dir_from_env("SDNB_CACHE_DIR", default)
+    return _dir_from_env("SDNB_CACHE_DIR", default, "keep the tiny models in")
 
 
 def models_dir() -> Path | None:

@@ -30,7 +30,6 @@ from .errors import SdnbError
 from .generate import run_pipeline
 from .images import (
     _slug,
-    _unwritable,
     format_infotext,
     image_grid,
     load_image,
@@ -359,11 +358,7 @@ _CONFIG = "config.json"
 
 def _walks_root() -> Path:
     """``output_dir()/walks``, proven writable before anything is loaded or rendered."""
-    try:
-        root = output_dir() / "walks"
-    except OSError as exc:  # the output root itself cannot be created
-        raise _unwritable(Path(exc.filename or "."), exc) from exc
-    return writable_folder(root)
+    return writable_folder(output_dir() / "walks")
 
 
 def _read_config(folder: Path) -> dict | None:

@@ -144,6 +144,15 @@ def _unwritable(out: Path) -> object:
     return txt2img(FAST, folder=blocker / "sub")
 
 
+@case("fault", "SDNB_OUTPUT_DIR that cannot be created", "Cannot save images into the folder")
+def _bad_output_env(out: Path) -> object:
+    blocker = out.parent / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SDNB_OUTPUT_DIR", str(blocker / "outputs"))
+        return txt2img(FAST)
+
+
 @case("fault", "disk full while saving", "No space left on device")
 def _disk_full(out: Path) -> object:
     import os
