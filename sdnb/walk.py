@@ -576,7 +576,7 @@ def render_walk(
     p = dataclasses.replace(p, seeds=tuple(config["seeds"]), batch_size=config["batch_size"])
     final = folder / config["video"]
     result = WalkResult(p, folder, final.with_suffix(".partial.mp4"), len(plan), flagged=list(config["flagged"]))
-    paths = [folder / "frames" / f"{j:05d}.png" for j in range(len(plan))]
+    paths = _frame_paths(folder, len(plan))
     result.resumed_at = sum(path.is_file() for path in paths)
     progress = progress or NullProgress()
     if result.resumed_at == len(plan) and final.is_file():
@@ -618,7 +618,7 @@ def _render_frames(
     """
     p, plan = walker.params, walker.plan
     family = getattr(walker.pipe, "sdnb_family", "sd15")
-    spans = [range(k * p.batch_size, min((k + 1) * p.batch_size, len(plan)))
+    spans = [_batch_frames(k, p.batch_size, len(plan))
              for k in (range(_batch_count(len(plan), p.batch_size)) if batches is None else batches)]
     rendered = 0
     resumed = f" (resuming: {result.resumed_at} already done)" if result.resumed_at else ""
@@ -653,6 +653,16 @@ def _render_frames(
 
 def _batch_count(frames: int, batch_size: int) -> int:
     return -(-frames // batch_size)
+
+
+def _batch_frames(k: int, batch_size: int, frames: int) -> range:
+    """Batch ``k`` of a walk is always frames ``[k*B, (k+1)*B)``: the same batches in every run and process."""
+    return range(k * batch_size, min((k + 1) * batch_size, frames))
+
+
+def _frame_paths(folder: Path, frames: int) -> list[Path]:
+    """``frames/00000.png`` .. of the walk in ``folder``."""
+    return [folder / "frames" / f"{j:05d}.png" for j in range(frames)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,8 +723,8 @@ def render_frames(
     if bad:
         raise SdnbError(f"Batch number(s) {bad} are outside this walk's {_batch_count(total, p.batch_size)} batches.")
     result = WalkResult(p, folder, folder / config["video"], total)
-    paths = [folder / "frames" / f"{j:05d}.png" for j in range(total)]
-    mine = [j for k in batches for j in range(k * p.batch_size, min((k + 1) * p.batch_size, total))]
+    paths = _frame_paths(folder, total)
+    mine = [j for k in batches for j in _batch_frames(k, p.batch_size, total)]
     result.resumed_at = sum(paths[j].is_file() for j in mine)
     progress = progress or NullProgress()
     if result.resumed_at == len(mine):  # nothing to render: no pipeline to load
@@ -744,7 +754,7 @@ def assemble_walk(
     """
     folder, p, config = _walk_in(folder)
     total = config["frames_total"]
-    paths = [folder / "frames" / f"{j:05d}.png" for j in range(total)]
+    paths = _frame_paths(folder, total)
     missing = [j for j, path in enumerate(paths) if not path.is_file()]
     if missing:
         raise SdnbError(
