@@ -250,16 +250,16 @@ def main(argv: list[str] | None = None) -> int:
 
     Under ``accelerate launch --num_processes N`` the batches are shared between N processes (GPUs).
     """
+    from .cli import params_parser, parse_params, run_cli
     from .distributed import launched, txt2img_distributed
     from .progress import ConsoleProgress
-    from .video import _cli_call, _parse, _parser
 
-    parser = _parser(Txt2ImgParams, "python -m sdnb.generate", "Generate images from a prompt; each is saved as a "
+    parser = params_parser(Txt2ImgParams, "python -m sdnb.generate", "Generate images from a prompt; each is saved as a "
                      "PNG with its parameters. Under `accelerate launch --num_processes N` the batches are shared "
                      "between N processes (GPUs).")
-    _, params = _parse(parser, Txt2ImgParams, argv)
+    _, params = parse_params(parser, Txt2ImgParams, argv)
     run = txt2img_distributed if launched() else txt2img
-    result, code = _cli_call(lambda: run(params, progress=ConsoleProgress()), "the images finished so far are saved.")
+    result, code = run_cli(lambda: run(params, progress=ConsoleProgress()), "the images finished so far are saved.")
     if code is not None:
         return code
     for seed, path in zip(result.seeds, result.paths, strict=True):

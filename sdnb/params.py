@@ -17,7 +17,16 @@ from .registry import MODELS, native_size, size_limits
 from .samplers import SAMPLERS, sampler_from_infotext
 from .seeds import MAX_SEED, check_seed
 
-__all__ = ["Spec", "spec_of", "check_fields", "check_size", "item_type", "with_native_size", "Txt2ImgParams"]
+__all__ = [
+    "Spec",
+    "spec_of",
+    "check_fields",
+    "check_size",
+    "base_type",
+    "item_type",
+    "with_native_size",
+    "Txt2ImgParams",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,14 @@ def check_size(model: str, width: Any, height: Any, errors: list[str]) -> None:
             errors.append(f"{name.title()} must be a multiple of 8 (got {value}); try {_round8(value)}.")
         elif not lo <= value <= hi:
             errors.append(f"{name.title()} must be between {lo} and {hi} for {model} (got {value}).")
+
+
+def base_type(hint: Any) -> Any:
+    """The type a field holds, with ``| None`` removed (``int | None`` -> ``int``); tuple types stay as they are."""
+    if item_type(hint) is not None:
+        return hint
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
 
 
 def item_type(hint: Any) -> Any:

@@ -7,12 +7,9 @@ pace a walk by its onsets, and muxed into the MP4 as AAC.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import dataclasses
 import os
 import sys
-import typing
 import warnings
 import wave
 from dataclasses import dataclass
@@ -259,60 +256,19 @@ _WALK_HELP = ("Render an interpolation video between prompts (resumable: run the
               "between N processes (GPUs) and the main process assembles the video.")
 
 
-def _parser(
-    params_cls: type, prog: str = "python -m sdnb.video", description: str = _WALK_HELP
-) -> argparse.ArgumentParser:
-    """One flag per field of ``params_cls``, built from its type and :class:`~sdnb.params.Spec`."""
-    from .params import item_type
-
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    hints = typing.get_type_hints(params_cls)
-    for f in dataclasses.fields(params_cls):
-        spec, kind = f.metadata["spec"], hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
-        shown = " ".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
-        kw: dict[str, Any] = {"help": f"{spec.label}. {spec.help} (default: {shown!s})".replace("%", "%%")}
-        item = item_type(kind)
-        if item is not None:
-            kw |= {"nargs": "+", "type": item}
-        elif kind is bool:
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
-            kw["type"] = base
-        if spec.choices:
-            kw["choices"] = spec.choices
-        parser.add_argument(flag, dest=f.name, default=f.default, **kw)
-    parser.add_argument("--output-dir", help="Where to write (default: SDNB_OUTPUT_DIR or ./outputs).")
-    parser.add_argument("--tiny", action="store_true", help="Tiny random models (a quick offline check).")
-    return parser
-
-
-def _parse(parser: argparse.ArgumentParser, params_cls: type, argv: list[str] | None) -> tuple[Any, Any]:
-    """Parse ``argv``, apply ``--output-dir`` and ``--tiny``; returns (args, ``params_cls`` from the flags)."""
-    from .settings import set_tiny
-
-    args = parser.parse_args(argv)
-    if args.output_dir:
-        os.environ["SDNB_OUTPUT_DIR"] = args.output_dir
-    if args.tiny:
-        set_tiny(True)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(params_cls)}
-    return args, params_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m sdnb.video --prompts "a cat" "a dog" --seeds 1 2 --frames 24``; ``--help`` lists all flags."""
+    from .cli import params_parser, parse_params, run_cli
     from .distributed import launched, render_walk_distributed
     from .images import save_image
     from .progress import ConsoleProgress
     from .settings import output_dir
     from .walk import WalkParams, preview_walk, render_walk
 
-    parser = _parser(WalkParams)
+    parser = params_parser(WalkParams, "python -m sdnb.video", _WALK_HELP)
     parser.add_argument("--preview", action="store_true", help="Only render a strip of a few frames (PNG).")
     parser.add_argument("--no-resume", action="store_true", help="Always start a new video folder.")
-    args, params = _parse(parser, WalkParams, argv)
+    args, params = parse_params(parser, WalkParams, argv)
     several = launched()  # under `accelerate launch --num_processes N`: each process renders a share
     main_process = not several or os.environ.get("RANK", "0") == "0"
     if args.preview and not main_process:
@@ -326,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         render = render_walk_distributed if several else render_walk
         return render(params, progress=ConsoleProgress(), resume=not args.no_resume)
 
-    result, code = _cli_call(run, "the partial video is playable; run the same command again to resume.")
+    result, code = run_cli(run, "the partial video is playable; run the same command again to resume.")
     if code is not None:
         return code
     if not main_process:  # the main process assembled the video and reports it
@@ -336,18 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(result.summary())
     return 0 if result.complete else 1
-
-
-def _cli_call(call: Any, interrupted: str) -> tuple[Any, int | None]:
-    """``(call(), None)``, or ``(None, exit code)`` after telling why on stderr (bad input, Ctrl-C)."""
-    try:
-        return call(), None
-    except SdnbError as exc:
-        print(f"error: {exc.message}" + (f"\nwhat to do: {exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return None, 2
-    except KeyboardInterrupt:
-        print(f"\nInterrupted: {interrupted}", file=sys.stderr)
-        return None, 130
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import ipywidgets as W
 from PIL import Image
 
 from .errors import SdnbError
-from .params import Spec, item_type
+from .params import Spec, base_type, item_type
 from .registry import native_size, size_limits
 
 __all__ = ["Form", "TaskApp", "WidgetProgress", "png_bytes"]
@@ -57,13 +57,6 @@ def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
     raise SdnbError(f"No form widget for parameter {name!r} of type {kind!r}.")
 
 
-def _base_type(hint: Any) -> Any:
-    if item_type(hint) is not None:
-        return hint
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
 def _from_widget(kind: Any, value: Any, label: str) -> Any:
     """A widget's value as the params field wants it: lines or comma-separated numbers become tuples."""
     item = item_type(kind)
@@ -89,7 +82,7 @@ class Form:
         hints = typing.get_type_hints(self.cls)
         start = params.resolved() if hasattr(params, "resolved") else params
         self.fields: dict[str, W.Widget] = {}
-        self.kinds = {f.name: _base_type(hints[f.name]) for f in dataclasses.fields(self.cls)}
+        self.kinds = {f.name: base_type(hints[f.name]) for f in dataclasses.fields(self.cls)}
         for f in dataclasses.fields(self.cls):
             self.fields[f.name] = _widget_for(f.name, self.kinds[f.name], getattr(start, f.name), f.metadata["spec"])
         if "model" in self.fields and "width" in self.fields:
