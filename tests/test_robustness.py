@@ -22,6 +22,7 @@ from sdnb.generate import regenerate, txt2img
 from sdnb.images import load_image, save_image
 from sdnb.models import load_pipeline
 from sdnb.params import Txt2ImgParams
+from sdnb.progress import NullProgress
 
 STATS: Counter = Counter()
 FAST = Txt2ImgParams(prompt="a lighthouse", steps=2, seed=7)
@@ -36,6 +37,17 @@ def case(kind: str, name: str, expect: str | None = None):
         return fn
 
     return register
+
+
+class InterruptAt(NullProgress):
+    """A progress reporter that presses Ctrl-C once ``at`` units (steps or frames) are done."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def update(self, done: int, preview=None) -> None:
+        if done >= self.at:
+            raise KeyboardInterrupt
 
 
 # --- prompts and parameters (inputs) --------------------------------------------------------------
@@ -167,19 +179,8 @@ def _disk_full(out: Path) -> object:
 
 @case("fault", "KeyboardInterrupt mid-run keeps finished images", "KeyboardInterrupt")
 def _ctrl_c(out: Path) -> object:
-    class Interrupt:
-        def start(self, total, what):
-            pass
-
-        def update(self, done, preview=None):
-            if done == FAST.steps + 1:
-                raise KeyboardInterrupt
-
-        def finish(self, message):
-            pass
-
     try:
-        txt2img(FAST, batch_count=3, progress=Interrupt())
+        txt2img(FAST, batch_count=3, progress=InterruptAt(FAST.steps + 1))
     except KeyboardInterrupt:
         saved = sorted((out / "txt2img").glob("*-8.png"))
         assert len(saved) == 0 and len(list((out / "txt2img").glob("*-7.png"))) == 1
@@ -264,19 +265,8 @@ def _walk_disk_full(out: Path) -> object:
 def _walk_ctrl_c(out: Path) -> object:
     from sdnb.walk import WalkParams, render_walk
 
-    class Interrupt:
-        def start(self, total, what):
-            pass
-
-        def update(self, done, preview=None):
-            if done >= 4:
-                raise KeyboardInterrupt
-
-        def finish(self, message):
-            pass
-
     try:
-        render_walk(WalkParams(**WALK), progress=Interrupt())
+        render_walk(WalkParams(**WALK), progress=InterruptAt(4))
     except KeyboardInterrupt:
         _walk_left_resumable(out, 4)
         raise SdnbError("KeyboardInterrupt") from None
