@@ -236,10 +236,11 @@ def _load(model: str | os.PathLike | ModelSpec, task: str, family: str | None, p
     if fam is None and kind == "folder":
         fam = "sdxl" if (Path(where) / "text_encoder_2").is_dir() else "sd15"
     fam = fam or "sd15"
+    key = (kind, where, task, fam)
+    cached = _CACHE.get(key)
+    if cached is not None and plan in (None, cached.sdnb_plan):
+        return cached  # no new plan: free VRAM shrinks once a model is loaded, so re-planning would reload it
     plan = plan or plan_memory(family=fam)
-    key = (kind, where, task, fam, plan)
-    if key in _CACHE:
-        return _CACHE[key]
     clear_cache()  # one pipeline in memory at a time: Colab's RAM and VRAM are small
     if kind == "tiny":  # no download to follow: keep notebook outputs free of loading bars
         _quiet_loading()
@@ -253,5 +254,6 @@ def _load(model: str | os.PathLike | ModelSpec, task: str, family: str | None, p
         raise explain_error(exc, where) from exc
     pipe.sdnb_model = spec.key if spec else Path(where).name
     pipe.sdnb_family = fam
+    pipe.sdnb_plan = plan
     _CACHE[key] = pipe
     return pipe

@@ -114,3 +114,25 @@ def test_hf_endpoint_mirror_is_used(tmp_path: Path) -> None:
     mirror = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "SdnbError" in mirror.stdout
     assert "http://127.0.0.1:9 could not be reached" in mirror.stdout  # the mirror was used, not huggingface.co
+
+
+def test_a_loaded_pipeline_is_reused_without_planning_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Free VRAM drops once a model is loaded; re-planning on every call would reload the model each time."""
+    import dataclasses
+
+    import sdnb.models as models
+    from sdnb.device import plan_memory
+
+    models.clear_cache()
+    calls = []
+
+    def shrinking_plan(**kw):
+        calls.append(kw)
+        return dataclasses.replace(plan_memory(**kw), batch_size=len(calls))  # a different plan every time
+
+    monkeypatch.setattr(models, "plan_memory", shrinking_plan)
+    first = load_pipeline("sd15")
+    assert load_pipeline("sd15") is first and len(calls) == 1
+    other = dataclasses.replace(first.sdnb_plan, batch_size=7)
+    assert load_pipeline("sd15", plan=other) is not first  # an explicit, different plan does reload
+    assert load_pipeline("sd15", plan=other).sdnb_plan == other
