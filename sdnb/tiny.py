@@ -1,19 +1,23 @@
-"""Tiny random-weight Stable Diffusion pipelines for tests and CI (tiny mode).
+"""Tiny random-weight Stable Diffusion pipelines and ControlNets for tests and CI (tiny mode).
 
-Each family is built in-process once, written with ``save_pretrained`` under
-``cache_dir()/tiny/<family>-v<version>`` and then loaded back with the ordinary
-``from_pretrained(path, use_safetensors=True)`` path, exactly as a real hub folder would be.
-Nothing here touches the network.
+Each family is built in-process once, written atomically with ``save_pretrained`` under
+``cache_dir()/tiny/<family>-v<version>`` (ControlNets: ``controlnet-<family>-v<version>``) and then
+loaded back with the ordinary ``from_pretrained(path, use_safetensors=True)`` path, exactly as a
+real hub folder would be. Nothing here touches the network.
 
 The tiny models keep the *shapes* of the real ones where it matters to a lesson: the VAE
 downsamples by 8 and has 4 latent channels (a 64x64 image has 8x8 latents), the schedulers
 carry the real training configs, SD 2.1 is a v-prediction model, SDXL has two text encoders
-and the ``text_time`` micro-conditioning. Everything else (channel counts, layer counts) is
-as small as the code allows: an SD 1.5 folder is about 0.7 MB, SDXL about 1.4 MB, and a 64x64
-image takes well under a second on one CPU core. The images are noise: the weights are random.
+and the ``text_time`` micro-conditioning. The task checkpoints keep their UNet inputs: the
+inpainting UNet takes 9 channels (latents, mask, masked-image latents), depth2img 5 (latents and
+a depth map from its own DPT depth estimator), and the x4 upscaler 7 (latents and the low-res
+image) with a noise-level class embedding and a VAE that downsamples by 4. Everything else
+(channel counts, layer counts) is as small as the code allows: every folder is under 2 MB, and a
+64x64 image takes well under a second on one CPU core. The images are noise: the weights are random.
 
-Default image sizes (``unet.sample_size * 8``) are the real ones divided by 8: 64 px for
-SD 1.5, 96 px for SD 2.1 768-v, 128 px for SDXL.
+Default image sizes (``unet.sample_size * vae_scale_factor``) are the real ones divided by 8:
+64 px for SD 1.5, inpainting and depth2img, 96 px for SD 2.1 768-v, 128 px for SDXL; the
+upscaler turns 16 px into 64 px (the real one 128 px into 512 px).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +36,13 @@ from sdnb.errors import SdnbError
 if TYPE_CHECKING:
     import transformers
 
-__all__ = ["FAMILIES", "build_tokenizer", "tiny_model_dir"]
+__all__ = ["CONTROLNET_FAMILIES", "FAMILIES", "build_tokenizer", "tiny_controlnet_dir", "tiny_model_dir"]
 
-#: The pipeline families tiny mode can build.
-FAMILIES: tuple[str, ...] = ("sd15", "sd21v", "sdxl")
+#: The pipeline families tiny mode can build (registry ``ModelSpec.family`` values).
+FAMILIES: tuple[str, ...] = ("sd15", "sd21v", "sdxl", "sd15-inpaint", "sd2-depth", "x4-upscale")
+
+#: The base families a tiny ControlNet can be built for.
+CONTROLNET_FAMILIES: tuple[str, ...] = ("sd15", "sdxl")
 
 #: Bump when any config below changes, so stale cached folders are not reused.
 _VERSION = 1
@@ -182,16 +190,17 @@ def _text_config(
     )
 
 
-def _vae(sample_size: int, scaling_factor: float, force_upcast: bool) -> Any:
-    """Four blocks (downscale 8) and 4 latent channels, like the real SD VAE, with tiny widths."""
+def _vae(sample_size: int, scaling_factor: float, force_upcast: bool, *, blocks: int = 4) -> Any:
+    """``blocks`` blocks (4: downscale 8 like the SD VAE; 3: downscale 4 like the x4 upscaler's), 4 latent
+    channels, tiny widths."""
     import diffusers
 
     return diffusers.AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(4, 8, 8, 8),
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=(4, 8, 8, 8)[:blocks],
         layers_per_block=1,
         latent_channels=4,
         norm_num_groups=4,
@@ -201,22 +210,24 @@ def _vae(sample_size: int, scaling_factor: float, force_upcast: bool) -> Any:
     )
 
 
-def _build_sd(family: str) -> Any:
-    """SD 1.5 (epsilon, PNDM) or SD 2.1 768-v (v-prediction, DDIM, linear projections, gelu)."""
-    import diffusers
-    import transformers
+def _sd2_text(family: str) -> bool:
+    """Whether the family has SD 2's OpenCLIP-style text encoder (gelu) and UNet (linear projections)."""
+    return family in ("sd21v", "sd2-depth", "x4-upscale")
 
-    v2 = family == "sd21v"
-    sample_size = 12 if v2 else 8  # default image 96 px / 64 px: the real 768 / 512 divided by 8
-    tokenizer = build_tokenizer()
+
+#: UNet input channels of the task checkpoints: latents plus mask and masked image (9), plus depth (5).
+_IN_CHANNELS = {"sd15-inpaint": 9, "sd2-depth": 5}
+
+
+def _sd_unet(family: str) -> Any:
+    """The seeded UNet of an SD 1.x/2.x family, so a ControlNet built from it copies the pipeline's weights."""
+    import diffusers
+
+    sd2 = _sd2_text(family)
     _torch_seed()
-    text_encoder = transformers.CLIPTextModel(
-        _text_config(tokenizer, hidden_size=32, hidden_act="gelu" if v2 else "quick_gelu")
-    )
-    _torch_seed()
-    unet = diffusers.UNet2DConditionModel(
-        sample_size=sample_size,
-        in_channels=4,
+    return diffusers.UNet2DConditionModel(
+        sample_size=12 if family == "sd21v" else 8,  # default image 96 px / 64 px: the real 768 / 512 divided by 8
+        in_channels=_IN_CHANNELS.get(family, 4),
         out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -224,12 +235,17 @@ def _build_sd(family: str) -> Any:
         layers_per_block=1,
         norm_num_groups=4,
         cross_attention_dim=32,
-        attention_head_dim=(2, 4) if v2 else 2,
-        use_linear_projection=v2,
-        upcast_attention=v2,
+        attention_head_dim=(2, 4) if sd2 else 2,
+        use_linear_projection=sd2,
+        upcast_attention=family == "sd21v",
     )
-    _torch_seed()
-    vae = _vae(sample_size * 8, scaling_factor=0.18215, force_upcast=True)
+
+
+def _sd_scheduler(family: str) -> Any:
+    """The real repos' schedulers: PNDM (SD 1.5, SD 2 depth) or DDIM (SD 1.5 inpainting), epsilon;
+    SD 2.1 768-v: DDIM, v-prediction. All share SD's training noise schedule."""
+    import diffusers
+
     common: dict[str, Any] = {
         "num_train_timesteps": 1000,
         "beta_start": 0.00085,
@@ -238,40 +254,131 @@ def _build_sd(family: str) -> Any:
         "set_alpha_to_one": False,
         "steps_offset": 1,
     }
-    if v2:
-        scheduler = diffusers.DDIMScheduler(**common, clip_sample=False, prediction_type="v_prediction")
-    else:
-        scheduler = diffusers.PNDMScheduler(**common, skip_prk_steps=True, prediction_type="epsilon")
-    return diffusers.StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+    if family == "sd21v":
+        return diffusers.DDIMScheduler(**common, clip_sample=False, prediction_type="v_prediction")
+    if family == "sd15-inpaint":
+        return diffusers.DDIMScheduler(**common, clip_sample=False, prediction_type="epsilon")
+    return diffusers.PNDMScheduler(**common, skip_prk_steps=True, prediction_type="epsilon")
+
+
+def _depth_estimator() -> tuple[Any, Any]:
+    """A small ViT ``DPTForDepthEstimation`` (the real one is DPT-Hybrid/MiDaS at 384 px) and its processor."""
+    import transformers
+
+    _torch_seed()
+    config = transformers.DPTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=16,
+        num_hidden_layers=4,
+        backbone_out_indices=(0, 1, 2, 3),
+        num_attention_heads=2,
+        intermediate_size=32,
+        is_hybrid=False,
+        neck_hidden_sizes=(8, 8, 16, 16),
+        fusion_hidden_size=16,
+        initializer_range=0.2,  # with the default 0.02 the random depth map is flat (about 1e-11)
     )
+    processor = transformers.DPTImageProcessor(
+        size={"height": 32, "width": 32},
+        keep_aspect_ratio=False,
+        ensure_multiple_of=1,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+    return transformers.DPTForDepthEstimation(config).eval(), processor
 
 
-def _build_sdxl() -> Any:
-    """SDXL base: two text encoders (the second with a projection), ``text_time`` conditioning."""
+def _build_sd(family: str) -> Any:
+    """SD 1.5 (epsilon, PNDM), SD 2.1 768-v (v-prediction, DDIM, linear projections, gelu), and the SD 1.5
+    inpainting (9-channel UNet) and SD 2 depth2img (5-channel UNet, epsilon, PNDM, DPT) checkpoints."""
     import diffusers
     import transformers
 
     tokenizer = build_tokenizer()
-    tokenizer_2 = build_tokenizer()
-    hidden_1, hidden_2, time_dim = 32, 48, 8  # real SDXL: 768, 1280, 256
     _torch_seed()
     text_encoder = transformers.CLIPTextModel(
-        _text_config(tokenizer, hidden_size=hidden_1, hidden_act="quick_gelu")
+        _text_config(tokenizer, hidden_size=32, hidden_act="gelu" if _sd2_text(family) else "quick_gelu")
     )
+    unet = _sd_unet(family)
     _torch_seed()
-    text_encoder_2 = transformers.CLIPTextModelWithProjection(
-        _text_config(tokenizer_2, hidden_size=hidden_2, hidden_act="gelu", projection_dim=hidden_2)
-    )
+    vae = _vae(unet.config.sample_size * 8, scaling_factor=0.18215, force_upcast=True)
+    parts = {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "unet": unet,
+        "scheduler": _sd_scheduler(family),
+    }
+    if family == "sd2-depth":
+        depth_estimator, feature_extractor = _depth_estimator()
+        return diffusers.StableDiffusionDepth2ImgPipeline(
+            **parts, depth_estimator=depth_estimator, feature_extractor=feature_extractor
+        )
+    cls = diffusers.StableDiffusionInpaintPipeline if family == "sd15-inpaint" else diffusers.StableDiffusionPipeline
+    return cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def _build_x4_upscale() -> Any:
+    """The x4 upscaler: 7-channel UNet with a noise-level class embedding, VAE downscaling 4, v-prediction
+    DDIM plus the DDPM ``low_res_scheduler`` that noises the input (configs of the real repo)."""
+    import diffusers
+    import transformers
+
+    tokenizer = build_tokenizer()
+    _torch_seed()
+    text_encoder = transformers.CLIPTextModel(_text_config(tokenizer, hidden_size=32, hidden_act="gelu"))
     _torch_seed()
     unet = diffusers.UNet2DConditionModel(
+        sample_size=16,  # latents are as large as the input: 16 px in, 64 px out (real: 128 -> 512)
+        in_channels=7,  # 4 latent channels + the 3 channels of the noised low-res image
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        num_class_embeds=1000,  # the noise level (0..max_noise_level) is a class label
+    )
+    _torch_seed()
+    vae = _vae(64, scaling_factor=0.08333, force_upcast=True, blocks=3)
+    betas: dict[str, Any] = {
+        "num_train_timesteps": 1000,
+        "beta_start": 0.0001,
+        "beta_end": 0.02,
+        "beta_schedule": "scaled_linear",
+    }
+    return diffusers.StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=diffusers.DDPMScheduler(
+            **betas, clip_sample=True, prediction_type="epsilon", variance_type="fixed_small"
+        ),
+        scheduler=diffusers.DDIMScheduler(
+            **betas, clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction"
+        ),
+        safety_checker=None,
+        feature_extractor=None,
+        watermarker=None,
+        max_noise_level=350,
+    )
+
+
+_SDXL_HIDDEN = (32, 48)  # the two text encoders' widths; real SDXL: 768, 1280
+_SDXL_TIME_DIM = 8  # real SDXL: 256
+
+
+def _sdxl_unet() -> Any:
+    """The seeded SDXL UNet: both encoders' hidden states as context, ``text_time`` micro-conditioning."""
+    import diffusers
+
+    _torch_seed()
+    return diffusers.UNet2DConditionModel(
         sample_size=16,  # default image 128 px: the real 1024 divided by 8
         in_channels=4,
         out_channels=4,
@@ -283,12 +390,31 @@ def _build_sdxl() -> Any:
         transformer_layers_per_block=(1, 2),
         attention_head_dim=(2, 4),
         use_linear_projection=True,
-        cross_attention_dim=hidden_1 + hidden_2,  # both encoders' hidden states, concatenated
+        cross_attention_dim=sum(_SDXL_HIDDEN),  # both encoders' hidden states, concatenated
         addition_embed_type="text_time",
-        addition_time_embed_dim=time_dim,
+        addition_time_embed_dim=_SDXL_TIME_DIM,
         # 6 micro-conditioning numbers (original size, crop corner, target size) + pooled text
-        projection_class_embeddings_input_dim=6 * time_dim + hidden_2,
+        projection_class_embeddings_input_dim=6 * _SDXL_TIME_DIM + _SDXL_HIDDEN[1],
     )
+
+
+def _build_sdxl() -> Any:
+    """SDXL base: two text encoders (the second with a projection), ``text_time`` conditioning."""
+    import diffusers
+    import transformers
+
+    tokenizer = build_tokenizer()
+    tokenizer_2 = build_tokenizer()
+    hidden_1, hidden_2 = _SDXL_HIDDEN
+    _torch_seed()
+    text_encoder = transformers.CLIPTextModel(
+        _text_config(tokenizer, hidden_size=hidden_1, hidden_act="quick_gelu")
+    )
+    _torch_seed()
+    text_encoder_2 = transformers.CLIPTextModelWithProjection(
+        _text_config(tokenizer_2, hidden_size=hidden_2, hidden_act="gelu", projection_dim=hidden_2)
+    )
+    unet = _sdxl_unet()
     _torch_seed()
     vae = _vae(128, scaling_factor=0.13025, force_upcast=True)
     scheduler = diffusers.EulerDiscreteScheduler(
@@ -321,35 +447,86 @@ def _torch_seed() -> None:
 
 
 def _build(family: str) -> Any:
-    return _build_sdxl() if family == "sdxl" else _build_sd(family)
+    if family == "sdxl":
+        return _build_sdxl()
+    if family == "x4-upscale":
+        return _build_x4_upscale()
+    return _build_sd(family)
+
+
+def _build_controlnet(family: str) -> Any:
+    """A ControlNet copied from the family's tiny UNet, re-initialised so the control image matters.
+
+    A fresh ControlNet's output ("zero") convolutions are zero, so it adds nothing until trained;
+    and through the default-initialised convolutions of the control-image encoder a black and a
+    white control differ by about 1e-5 at the end. Seeded random weights, scaled by each
+    convolution's fan-in, make two control images give visibly different tiny images.
+    """
+    import diffusers
+    import torch
+
+    unet = _sdxl_unet() if family == "sdxl" else _sd_unet(family)
+    controlnet = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(4, 8, 8, 16))
+    generator = torch.Generator().manual_seed(_SEED)
+
+    def randomize(conv: torch.nn.Conv2d, gain: float) -> None:
+        conv.weight.normal_(0.0, gain / conv.weight[0].numel() ** 0.5, generator=generator)
+        conv.bias.normal_(0.0, 0.1, generator=generator)
+
+    with torch.no_grad():
+        for module in controlnet.controlnet_cond_embedding.modules():  # its last conv is a zero conv
+            if isinstance(module, torch.nn.Conv2d):
+                randomize(module, gain=2.0)
+        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            randomize(conv, gain=1.0)
+    return controlnet
+
+
+def _check(family: str, known: tuple[str, ...], what: str) -> None:
+    if family not in known:
+        raise SdnbError(f"Unknown tiny {what} family {family!r}.", hint=f"Use one of: {', '.join(known)}.")
 
 
 def tiny_model_dir(family: str) -> Path:
     """The folder of the tiny ``family`` pipeline, built and saved on first use.
 
     ``family`` is one of :data:`FAMILIES`. The folder is ``cache_dir()/tiny/<family>-v<N>`` and
-    loads with ``<PipelineClass>.from_pretrained(folder, use_safetensors=True)``. It is written
-    atomically (built in a temporary folder beside it, then renamed), so processes building
-    at the same time never see a half-written folder; the first to finish wins.
+    loads with ``<PipelineClass>.from_pretrained(folder, use_safetensors=True)``.
     """
-    if family not in FAMILIES:
-        raise SdnbError(
-            f"Unknown tiny model family {family!r}.",
-            hint=f"Use one of: {', '.join(FAMILIES)}.",
-        )
+    _check(family, FAMILIES, "model")
+    return _saved_once(f"{family}-v{_VERSION}", "model_index.json", lambda: _build(family))
+
+
+def tiny_controlnet_dir(family: str) -> Path:
+    """The folder of a tiny ControlNet for the tiny ``family`` pipeline, built and saved on first use.
+
+    ``family`` is one of :data:`CONTROLNET_FAMILIES`. The folder is
+    ``cache_dir()/tiny/controlnet-<family>-v<N>`` and loads with
+    ``ControlNetModel.from_pretrained(folder, use_safetensors=True)``.
+    """
+    _check(family, CONTROLNET_FAMILIES, "ControlNet")
+    return _saved_once(f"controlnet-{family}-v{_VERSION}", "config.json", lambda: _build_controlnet(family))
+
+
+def _saved_once(name: str, marker: str, build: Callable[[], Any]) -> Path:
+    """``cache_dir()/tiny/<name>``, written with ``build().save_pretrained`` unless ``<name>/<marker>`` exists.
+
+    The folder is written atomically (built in a temporary folder beside it, then renamed), so
+    processes building at the same time never see a half-written folder; the first to finish wins.
+    """
     parent = settings.cache_dir() / "tiny"
-    target = parent / f"{family}-v{_VERSION}"
-    if (target / "model_index.json").is_file():
+    target = parent / name
+    if (target / marker).is_file():
         return target
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
-        _build(family).save_pretrained(tmp, safe_serialization=True)
+        build().save_pretrained(tmp, safe_serialization=True)
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache folder is an ordinary one
         os.rename(tmp, target)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-        if (target / "model_index.json").is_file():  # another process finished first: use theirs
+        if (target / marker).is_file():  # another process finished first: use theirs
             return target
         if target.exists():
             raise SdnbError(
