@@ -320,7 +320,8 @@ def time_walks(
     pipe: Any, family: str, size: int, batch: int, steps: tuple[int, ...], device: str
 ) -> list[tuple[float, float]]:
     """(frames/s, peak memory GB) of a ``max(2, batch)``-frame walk at each step count (PNGs + MP4 included)."""
-    from sdnb.walk import WalkParams, render_walk
+    from sdnb.params import WalkParams
+    from sdnb.walk import render_walk
 
     frames = max(2, batch)  # one full batch: 2 prompts, frames - 1 between them and the closing frame
     params = WalkParams(prompts=PROMPTS, seeds=(1, 2), frames=(frames - 1,), steps=2, width=size, height=size,

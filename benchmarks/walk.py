@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> str:
     if args.tiny:
         os.environ["SDNB_TINY"] = "1"
     from sdnb.models import load_pipeline
-    from sdnb.walk import Walker, WalkParams, render_walk, walk_batch_size, walk_plan
+    from sdnb.params import WalkParams
+    from sdnb.walk import Walker, render_walk, walk_batch_size, walk_plan
 
     device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32

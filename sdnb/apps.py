@@ -7,16 +7,17 @@ from typing import Any
 import ipywidgets as W
 from PIL import Image
 
-from .generate import Txt2ImgResult, txt2img
-from .params import Txt2ImgParams
+from .engine import Result
+from .generate import txt2img
+from .params import Txt2ImgParams, WalkParams
 from .video import EMBED_LIMIT_BYTES
-from .walk import WalkParams, WalkPreview, WalkResult, preview_walk, render_walk
+from .walk import WalkPreview, WalkResult, preview_walk, render_walk
 from .widgets import Form, TaskApp
 
 __all__ = ["txt2img_app", "walk_app"]
 
 
-def _txt2img_tiles(result: Txt2ImgResult) -> list[tuple[Image.Image, str]]:
+def _txt2img_tiles(result: Result) -> list[tuple[Image.Image, str]]:
     tiles = [(img, f"seed {seed} → {path}") for img, seed, path in zip(result.images, result.seeds, result.paths, strict=False)]
     if result.interrupted:
         tiles.append((Image.new("RGB", (8, 8), "white"), f"Stopped: kept {len(result.images)} finished image(s)."))

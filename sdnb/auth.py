@@ -6,11 +6,10 @@ then the ``notebook_login`` widget. Only the source and the account name are eve
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from .errors import SdnbError
-from .settings import is_tiny
+from .settings import env_token, hub_offline, is_tiny, set_env_token
 
 __all__ = ["LoginResult", "login", "find_token", "redact"]
 
@@ -57,7 +56,7 @@ def find_token() -> tuple[str | None, str | None]:
     """(token, source name) from the first source that has one, or (None, None)."""
     candidates = (
         (SOURCES[0], _colab_secret),
-        (SOURCES[1], lambda: os.environ.get("HF_TOKEN", "").strip() or None),
+        (SOURCES[1], env_token),
         (SOURCES[2], _cached),
     )
     for name, get in candidates:
@@ -89,7 +88,7 @@ def login(*, interactive: bool = True, check: bool = True) -> LoginResult:
     result that explains how to add one. The token itself is never printed or returned.
     """
     token, source = find_token()
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    offline = hub_offline()
     if token is None and is_tiny():
         return LoginResult(None, None, "Tiny mode: nothing is downloaded, so no Hugging Face token is needed.")
     if token is None and interactive and not offline and _in_notebook():
@@ -111,7 +110,7 @@ def login(*, interactive: bool = True, check: bool = True) -> LoginResult:
             f"The token from the {source} does not look like a Hugging Face token.",
             hint="Copy an access token (it starts with 'hf_') from your Hugging Face settings page, Access Tokens.",
         )
-    os.environ["HF_TOKEN"] = token  # downloads in this process use it; it is never printed
+    set_env_token(token)  # downloads in this process use it; it is never printed
     user = _whoami(token) if check and not offline and not is_tiny() else None
     who = f"logged in as {user}" if user else "token found (the hub could not be asked who it belongs to)"
     return LoginResult(source, user, f"Hugging Face: {who}, using the {source}.")

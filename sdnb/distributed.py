@@ -2,20 +2,20 @@
 
 Start the ordinary command under ``accelerate launch`` and every process takes its share::
 
-    accelerate launch --multi_gpu --num_processes 2 -m sdnb.video --prompts "a cat" "a dog" --frames 240
+    accelerate launch --multi_gpu --num_processes 2 -m sdnb walk --prompts "a cat" "a dog" --frames 240
 
 A walk: the main process opens the walk's folder (``config.json`` fixes the seeds and batch size), every
 process renders whole, aligned batches of frames (``PartialState().split_between_processes``) into
 ``frames/NNNNN.png``, and when all are done the main process assembles the MP4 in frame order. The video
 equals a one-process render. Running the same command again resumes: frames on disk are skipped.
 
-txt2img: process ``r`` of ``n`` renders batches ``r, r+n, ...`` with the same seeds as one process.
+Any image task (txt2img, img2img, ...): process ``r`` of ``n`` renders batches ``r, r+n, ...`` with the same
+seeds as one process.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,13 +25,14 @@ import torch
 
 from .errors import SdnbError
 from .progress import NullProgress, Progress
+from .settings import world_size
 
-__all__ = ["launched", "process_state", "render_walk_distributed", "txt2img_distributed"]
+__all__ = ["launched", "process_state", "render_walk_distributed", "run_task_distributed"]
 
 
 def launched() -> bool:
     """True in a process started by ``accelerate launch`` (or ``torchrun``) with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return world_size() > 1
 
 
 def process_state() -> Any:
@@ -91,7 +92,8 @@ def render_walk_distributed(
     """
     from accelerate.utils import gather_object
 
-    from .walk import WalkParams, assemble_walk, prepare_walk, render_frames, walk_batches
+    from .params import WalkParams
+    from .walk import assemble_walk, prepare_walk, render_frames, walk_batches
 
     p = dataclasses.replace(params or WalkParams(), **overrides).validate()  # bad input: every process says so
     with _processes() as state:
@@ -106,23 +108,21 @@ def render_walk_distributed(
     return result
 
 
-def txt2img_distributed(params: Any = None, *, progress: Progress | None = None, **kwargs: Any) -> Any:
-    """:func:`sdnb.generate.txt2img` split across the processes of ``accelerate launch``.
+def run_task_distributed(params: Any, *, progress: Progress | None = None, **kwargs: Any) -> Any:
+    """:func:`sdnb.generate.run_task` split across the processes of ``accelerate launch``.
 
     Process ``r`` of ``n`` renders batches ``r, r+n, ...``; image ``k`` keeps seed ``seed + k``, so the
     images equal a one-process run. Each process saves its own images (names never collide) and returns
-    its own :class:`~sdnb.generate.Txt2ImgResult`. A random seed (-1) is drawn once, by the main process.
+    its own :class:`~sdnb.engine.Result`. A random seed (-1) is drawn once, by the main process.
     """
-    from .generate import txt2img
-    from .params import Txt2ImgParams
+    from .generate import run_task
     from .seeds import resolve_seed
 
-    fields = {f.name for f in dataclasses.fields(Txt2ImgParams)}
-    p = dataclasses.replace(params or Txt2ImgParams(), **{k: v for k, v in kwargs.items() if k in fields})
+    fields = {f.name for f in dataclasses.fields(params)}
+    p = dataclasses.replace(params, **{k: v for k, v in kwargs.items() if k in fields}).validate()
     rest = {k: v for k, v in kwargs.items() if k not in fields}
-    p = p.validate()
     with _processes() as state:
         p = dataclasses.replace(p, seed=_from_main(state, lambda: resolve_seed(p.seed)))
         mine = range(state.process_index, p.batch_count, state.num_processes)
         progress = progress if progress is not None and state.is_main_process else NullProgress()
-        return txt2img(p, batches=mine, progress=progress, **rest)
+        return run_task(p, batches=mine, progress=progress, **rest)

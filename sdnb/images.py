@@ -29,10 +29,13 @@ __all__ = [
     "parse_infotext",
     "read_infotext",
     "load_image",
+    "as_image",
+    "fit_image",
     "save_image",
     "image_grid",
     "writable_folder",
     "move_no_replace",
+    "slug",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -231,6 +234,48 @@ def load_image(path: str | os.PathLike[str], *, mode: str = "RGB") -> Image.Imag
             ) from exc
 
 
+def as_image(source: str | os.PathLike[str] | Image.Image, *, mode: str = "RGB") -> Image.Image:
+    """An image input as a PIL image in ``mode``: a path is loaded with :func:`load_image`, a PIL image
+    converted (a copy; the caller's image is never changed)."""
+    if isinstance(source, Image.Image):
+        return ImageOps.exif_transpose(source).convert(mode)
+    if not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
+        raise SdnbError(f"An image input must be a file path or a PIL image, not {source!r}.",
+                        hint="Pass e.g. 'photo.png', or an image from PIL.Image.open(...).")
+    return load_image(source, mode=mode)
+
+
+def fit_image(image: Image.Image, width: int, height: int, mode: str = "Just resize") -> Image.Image:
+    """Fit ``image`` to ``width`` x ``height`` with one of the WebUI's resize modes.
+
+    ``Just resize`` stretches it; ``Crop and resize`` fills the frame and crops the overflow (centred);
+    ``Resize and fill`` fits it inside and fills the bands left over by stretching its edge pixels.
+    """
+    size = (int(width), int(height))
+    if mode == "Just resize":
+        return image.resize(size, Image.LANCZOS)
+    if mode == "Crop and resize":
+        return ImageOps.fit(image, size, Image.LANCZOS)
+    if mode != "Resize and fill":
+        raise SdnbError(f"Unknown resize mode {mode!r}.",
+                        hint="Use 'Just resize', 'Crop and resize' or 'Resize and fill'.")
+    inner = ImageOps.contain(image, size, Image.LANCZOS)
+    left, top = (size[0] - inner.width) // 2, (size[1] - inner.height) // 2
+    canvas = Image.new(image.mode, size)
+    if left:  # bands at the sides: the first and last columns, stretched
+        canvas.paste(inner.crop((0, 0, 1, inner.height)).resize((left, inner.height)), (0, top))
+        right = size[0] - left - inner.width
+        canvas.paste(inner.crop((inner.width - 1, 0, inner.width, inner.height)).resize((right, inner.height)),
+                     (left + inner.width, top))
+    if top:  # bands above and below: the first and last rows, stretched
+        canvas.paste(inner.crop((0, 0, inner.width, 1)).resize((inner.width, top)), (left, 0))
+        bottom = size[1] - top - inner.height
+        canvas.paste(inner.crop((0, inner.height - 1, inner.width, inner.height)).resize((inner.width, bottom)),
+                     (left, top + inner.height))
+    canvas.paste(inner, (left, top))
+    return canvas
+
+
 # ---------------------------------------------------------------------------------------------
 # Saving
 
@@ -239,7 +284,7 @@ _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
 _MAX_STEM = 40
 
 
-def _slug(stem: str) -> str:
+def slug(stem: str) -> str:
     """A short file-name-safe version of ``stem``: word characters joined by ``-``."""
     slug = re.sub(r"\W+", "-", str(stem)).strip("-_")
     return slug[:_MAX_STEM].rstrip("-_")
@@ -356,7 +401,7 @@ def save_image(
                 image.save(file, format="PNG", pnginfo=pnginfo)
                 file.flush()
                 os.fsync(file.fileno())
-            return _claim(tmp, folder, _slug(stem), index)
+            return _claim(tmp, folder, slug(stem), index)
         except OSError as exc:
             raise _unwritable(folder, exc) from exc
     finally:

@@ -8,8 +8,11 @@ exceptions into one-paragraph errors that say what to do.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +20,17 @@ import torch
 
 from .device import MemoryPlan, apply_plan, plan_memory
 from .errors import SdnbError
-from .registry import MODELS, MOVED, ModelSpec
-from .settings import is_tiny, models_dir
+from .registry import CONTROLNETS, MODELS, MOVED, ModelSpec
+from .settings import hub_offline, is_tiny, models_dir
+from .tiny import tiny_controlnet_dir, tiny_model_dir
 
 __all__ = [
     "PIPELINES",
+    "CONTROLNET_PIPELINES",
     "PICKLE_SUFFIXES",
     "load_pipeline",
-    "family_of",
+    "load_controlnet",
+    "pipeline_class",
     "clear_cache",
     "explain_error",
     "pipeline_lock",
@@ -32,24 +38,50 @@ __all__ = [
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 
-#: task -> family -> diffusers pipeline class name. Later notebooks add their tasks here.
+_BASE = ("sd15", "sd21v", "sdxl")
+
+#: task -> family -> diffusers pipeline class name. A family missing under a task cannot run it
+#: (inpainting runs on every base model, as in the WebUI; depth2img needs a depth model).
 PIPELINES: dict[str, dict[str, str]] = {
-    "txt2img": {
-        "sd15": "StableDiffusionPipeline",
-        "sd21v": "StableDiffusionPipeline",
-        "sdxl": "StableDiffusionXLPipeline",
-    },
+    "txt2img": {"sd15": "StableDiffusionPipeline", "sd21v": "StableDiffusionPipeline",
+                "sdxl": "StableDiffusionXLPipeline"},
+    "img2img": {"sd15": "StableDiffusionImg2ImgPipeline", "sd21v": "StableDiffusionImg2ImgPipeline",
+                "sdxl": "StableDiffusionXLImg2ImgPipeline"},
+    "inpaint": {"sd15": "StableDiffusionInpaintPipeline", "sd21v": "StableDiffusionInpaintPipeline",
+                "sdxl": "StableDiffusionXLInpaintPipeline", "sd15-inpaint": "StableDiffusionInpaintPipeline"},
+    "depth2img": {"sd2-depth": "StableDiffusionDepth2ImgPipeline"},
+    "upscale": {"x4-upscale": "StableDiffusionUpscalePipeline"},
 }
 
-_CACHE: dict[tuple, Any] = {}
+#: The same with ControlNet units attached (``load_pipeline(..., controlnet=...)``).
+CONTROLNET_PIPELINES: dict[str, dict[str, str]] = {
+    "txt2img": {"sd15": "StableDiffusionControlNetPipeline", "sd21v": "StableDiffusionControlNetPipeline",
+                "sdxl": "StableDiffusionXLControlNetPipeline"},
+    "img2img": {"sd15": "StableDiffusionControlNetImg2ImgPipeline",
+                "sd21v": "StableDiffusionControlNetImg2ImgPipeline",
+                "sdxl": "StableDiffusionXLControlNetImg2ImgPipeline"},
+    "inpaint": {"sd15": "StableDiffusionControlNetInpaintPipeline",
+                "sd21v": "StableDiffusionControlNetInpaintPipeline",
+                "sd15-inpaint": "StableDiffusionControlNetInpaintPipeline",
+                "sdxl": "StableDiffusionXLControlNetInpaintPipeline"},
+}
 
 
-def family_of(pipe: Any) -> str:
-    """The registry family of a loaded pipeline (``sdxl`` when it has a second text encoder)."""
-    if getattr(pipe, "text_encoder_2", None) is not None:
-        return "sdxl"
-    pred = getattr(pipe.scheduler.config, "prediction_type", "epsilon")
-    return "sd21v" if pred == "v_prediction" else "sd15"
+@dataclass
+class _Loaded:
+    """The one model in memory: its weights loaded once, and every task pipeline derived from them."""
+
+    key: tuple
+    base: Any
+    pipes: dict[tuple, Any] = field(default_factory=dict)  # (task, extra component ids) -> pipeline
+    controlnets: dict[str, Any] = field(default_factory=dict)  # location -> ControlNetModel
+    active: Any = None  # the pipeline the memory plan was last applied to
+
+
+_LOADED: _Loaded | None = None
+
+#: ControlNet family -> the model families whose UNet it fits (an inpainting UNet has SD 1.5's blocks).
+_FITS: dict[str, tuple[str, ...]] = {"sd15": ("sd15", "sd15-inpaint"), "sdxl": ("sdxl",)}
 
 
 _LOCKS_GUARD = threading.Lock()
@@ -69,20 +101,33 @@ def pipeline_lock(pipe: Any) -> threading.RLock:
 
 
 def clear_cache() -> None:
-    """Drop the cached pipeline and free its memory (done automatically before loading another)."""
-    _CACHE.clear()
+    """Drop the loaded model (and every pipeline derived from it) and free its memory.
+
+    Done automatically before another model is loaded: Colab's RAM and VRAM hold one model at a time.
+    """
+    global _LOADED
+    _LOADED = None
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
-def _pipeline_class(task: str, family: str) -> type:
+def pipeline_class(task: str, family: str, controlnet: bool = False) -> type:
+    """The diffusers pipeline class that runs ``task`` on a model of ``family`` (with ControlNet or not)."""
     import diffusers
 
-    try:
-        return getattr(diffusers, PIPELINES[task][family])
-    except KeyError:
-        raise SdnbError(f"No {task!r} pipeline is known for model family {family!r}.") from None
+    table = CONTROLNET_PIPELINES if controlnet else PIPELINES
+    if task not in PIPELINES:
+        raise SdnbError(f"Unknown task {task!r}.", hint=f"Choose one of: {', '.join(PIPELINES)}.")
+    names = table.get(task, {})
+    if family not in names:
+        able = [m for m, spec in MODELS.items() if spec.family in names]
+        what = f"{task} with ControlNet" if controlnet else task
+        raise SdnbError(
+            f"A model of family {family!r} cannot run {what}.",
+            hint=f"Use a model that can: {', '.join(able)}." if able else f"No model here runs {what}.",
+        )
+    return getattr(diffusers, names[family])
 
 
 def _resolve(model: str | os.PathLike | ModelSpec) -> tuple[str, str, ModelSpec | None]:
@@ -93,8 +138,7 @@ def _resolve(model: str | os.PathLike | ModelSpec) -> tuple[str, str, ModelSpec 
         spec = MODELS.get(str(model))
     if spec is not None:
         if is_tiny():
-            from .tiny import tiny_model_dir
-
+            _quiet_loading()  # nothing downloads: keep notebook outputs free of building and loading bars
             return "tiny", str(tiny_model_dir(spec.family)), spec
         local = models_dir() / spec.key if models_dir() else None
         if local is not None and (local / "model_index.json").is_file():
@@ -181,8 +225,7 @@ def explain_error(exc: BaseException, repo: str) -> SdnbError:
     if any(isinstance(e, RevisionNotFoundError) for e in chain):
         return SdnbError(f"{repo} has no such revision.", hint="Leave the revision at 'main'.")
     if any(_is_offline(e) for e in chain):
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-        why = "HF_HUB_OFFLINE is set" if offline else f"{constants.ENDPOINT} could not be reached"
+        why = "HF_HUB_OFFLINE is set" if hub_offline() else f"{constants.ENDPOINT} could not be reached"
         return SdnbError(
             f"{repo} is not in the local cache and {why}, so it cannot be downloaded.",
             hint="Connect to the internet (or set HF_ENDPOINT to a reachable mirror before importing sdnb), "
@@ -219,32 +262,89 @@ def load_pipeline(
     task: str = "txt2img",
     family: str | None = None,
     plan: MemoryPlan | None = None,
+    controlnet: Any = None,
+    components: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Load (or reuse) the diffusers pipeline for ``model`` and ``task``, with the memory plan applied.
+    """The diffusers pipeline that runs ``task`` on ``model``, with the memory plan applied.
 
-    ``model`` is a registry name (``"sd15"``, ``"sd21"``, ``"sdxl"``), a hub id, a local diffusers
-    folder or a ``.safetensors`` file (then give ``family`` if it is not SD 1.5). In tiny mode registry
-    names load tiny random-weight stand-ins through the same ``from_pretrained`` path.
+    ``model`` is a registry name (``"sd15"``, ``"sdxl"``, ``"sd15-inpainting"``, ...), a hub id, a local
+    diffusers folder or a ``.safetensors`` file (then give ``family`` if it is not SD 1.5). The weights are
+    loaded once per model: asking for another task on the same model derives its pipeline from the loaded
+    components (``from_pipe``), so switching txt2img -> img2img -> inpaint neither reloads nor doubles memory.
+    ``controlnet`` (a ControlNet registry name, folder, hub id or model, or a list of them for several units)
+    and ``components`` (e.g. ``{"depth_estimator": model}``) attach extra components the same way. In tiny
+    mode registry names load tiny random-weight stand-ins through the same ``from_pretrained`` path.
     """
     with _LOAD_LOCK:
-        return _load(model, task, family, plan)
+        loaded = _load_model(model, family, plan)
+        fam = loaded.base.sdnb_family
+        extra = dict(components or {})
+        if controlnet is not None:
+            extra["controlnet"] = load_controlnet(controlnet, fam)
+        cls = pipeline_class(task, fam, controlnet="controlnet" in extra)
+        key = (task, tuple(sorted((name, _ids(value)) for name, value in extra.items())))
+        pipe = loaded.pipes.get(key)
+        if pipe is None:
+            pipe = loaded.base if type(loaded.base) is cls and not extra else _derive(loaded.base, cls, extra)
+            loaded.pipes[key] = pipe
+        if loaded.active is not pipe:  # offload hooks follow the pipeline in use
+            apply_plan(pipe, loaded.base.sdnb_plan)
+            loaded.active = pipe
+        return pipe
 
 
-def _load(model: str | os.PathLike | ModelSpec, task: str, family: str | None, plan: MemoryPlan | None) -> Any:
+def _ids(value: Any) -> tuple[int, ...]:
+    return tuple(map(id, value)) if isinstance(value, (list, tuple)) else (id(value),)
+
+
+def _derive(base: Any, cls: type, extra: dict[str, Any]) -> Any:
+    """A pipeline of class ``cls`` sharing ``base``'s loaded components (no copy, no reload)."""
+    import diffusers
+
+    if isinstance(extra.get("controlnet"), list):
+        extra["controlnet"] = diffusers.MultiControlNetModel(extra["controlnet"])
+    level = diffusers.utils.logging.get_verbosity()
+    diffusers.utils.logging.set_verbosity_error()  # from_pipe reports every shared component
+    try:
+        pipe = cls.from_pipe(base, **extra)
+    except (TypeError, ValueError) as exc:
+        raise SdnbError(f"{cls.__name__} cannot be made from {base.sdnb_model}: {exc}",
+                        hint="Pick a model whose family can run this task.") from exc
+    finally:
+        diffusers.utils.logging.set_verbosity(level)
+    pipe.sdnb_model, pipe.sdnb_family, pipe.sdnb_plan = base.sdnb_model, base.sdnb_family, base.sdnb_plan
+    pipe.__dict__["_sdnb_lock"] = pipeline_lock(base)  # one run at a time on the shared weights
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _family(kind: str, where: str, spec: ModelSpec | None, family: str | None) -> str:
+    if family is not None:
+        return family
+    if spec is not None:
+        return spec.family
+    if kind == "folder":
+        index = json.loads((Path(where) / "model_index.json").read_text())
+        by_class = {"StableDiffusionDepth2ImgPipeline": "sd2-depth", "StableDiffusionUpscalePipeline": "x4-upscale"}
+        if index.get("_class_name") in by_class:
+            return by_class[index["_class_name"]]
+        return "sdxl" if "text_encoder_2" in index else "sd15"
+    return "sd15"
+
+
+def _load_model(model: str | os.PathLike | ModelSpec, family: str | None, plan: MemoryPlan | None) -> _Loaded:
+    global _LOADED
     kind, where, spec = _resolve(model)
-    fam = family or (spec.family if spec else None)
-    if fam is None and kind == "folder":
-        fam = "sdxl" if (Path(where) / "text_encoder_2").is_dir() else "sd15"
-    fam = fam or "sd15"
-    key = (kind, where, task, fam)
-    cached = _CACHE.get(key)
-    if cached is not None and plan in (None, cached.sdnb_plan):
-        return cached  # no new plan: free VRAM shrinks once a model is loaded, so re-planning would reload it
+    fam = _family(kind, where, spec, family)
+    key = (kind, where, fam)
+    if _LOADED is not None and _LOADED.key == key and plan in (None, _LOADED.base.sdnb_plan):
+        return _LOADED  # no new plan: free VRAM shrinks once a model is loaded, so re-planning would reload it
     plan = plan or plan_memory(family=fam)
-    clear_cache()  # one pipeline in memory at a time: Colab's RAM and VRAM are small
-    if kind == "tiny":  # no download to follow: keep notebook outputs free of loading bars
-        _quiet_loading()
-    cls = _pipeline_class(task, fam)
+    clear_cache()  # one model in memory at a time: Colab's RAM and VRAM are small
+    tasks = spec.tasks if spec is not None else [t for t, names in PIPELINES.items() if fam in names]
+    if not tasks:
+        raise SdnbError(f"Unknown model family {family!r}.", hint=f"Use one of: {', '.join(_BASE)}.")
+    cls = pipeline_class(tasks[0], fam)
     try:
         pipe = _from_source(cls, kind, where, plan.dtype, spec)
         apply_plan(pipe, plan)
@@ -255,5 +355,42 @@ def _load(model: str | os.PathLike | ModelSpec, task: str, family: str | None, p
     pipe.sdnb_model = spec.key if spec else Path(where).name
     pipe.sdnb_family = fam
     pipe.sdnb_plan = plan
-    _CACHE[key] = pipe
-    return pipe
+    _LOADED = _Loaded(key, pipe, active=pipe)
+    return _LOADED
+
+
+def load_controlnet(ref: Any, family: str = "sd15") -> Any:
+    """A ``ControlNetModel`` (or a list of them) for a base model of ``family``, loaded once and kept with it.
+
+    ``ref`` is a ControlNet registry name (``"sd15-canny"``, ...), a local folder, a hub id, an already loaded
+    ``ControlNetModel``, or a list of these (several units). In tiny mode registry names load a tiny
+    ControlNet matched to the tiny base model.
+    """
+    if isinstance(ref, (list, tuple)):
+        return [load_controlnet(r, family) for r in ref]
+    if not isinstance(ref, (str, os.PathLike)):
+        return ref
+    import diffusers
+
+    spec = CONTROLNETS.get(str(ref))
+    if spec is not None and family not in _FITS[spec.family]:
+        fitting = [k for k, c in CONTROLNETS.items() if family in _FITS[c.family]]
+        raise SdnbError(f"ControlNet {spec.key!r} is made for {spec.family} models, not {family}.",
+                        hint=f"Use one of: {', '.join(fitting)}." if fitting else "No ControlNet here fits this model.")
+    if spec is not None and is_tiny():
+        _quiet_loading()
+        where = str(tiny_controlnet_dir(spec.family))
+    elif spec is not None:
+        where = spec.repo
+    else:
+        where = os.fspath(ref)
+    cache = _LOADED.controlnets if _LOADED is not None else {}
+    if where in cache:
+        return cache[where]
+    dtype = _LOADED.base.sdnb_plan.dtype if _LOADED is not None else torch.float32
+    try:
+        net = diffusers.ControlNetModel.from_pretrained(where, dtype=dtype, use_safetensors=True)
+    except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear paragraph
+        raise explain_error(exc, where) from exc
+    cache[where] = net
+    return net

@@ -1,20 +1,26 @@
-"""Typed task parameters. One dataclass per task feeds the function defaults and the form alike.
+"""Typed task parameters: one hierarchy, one dataclass per task, feeding function defaults, forms and infotext.
 
-Each field carries a :class:`Spec` in its metadata (label, bounds, choices) so the widgets module
-can build the form from it and :meth:`Txt2ImgParams.validate` can check the same bounds.
+:class:`GenParams` holds the fields every task shares; each task adds its own (``Img2ImgParams`` adds the
+source image and denoising strength, ``InpaintParams`` the mask, ...). Each field carries a :class:`Spec` in
+its metadata (label, bounds, choices, WebUI infotext key), so the form (:mod:`sdnb.widgets`), the command
+line (:mod:`sdnb.cli`), validation, :func:`to_infotext` and :meth:`GenParams.from_infotext` all read one place,
+as the WebUI's single ``create_infotext`` serves every task.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 from .errors import SdnbError
-from .registry import MODELS, native_size, size_limits
-from .samplers import SAMPLERS, sampler_from_infotext
+from .images import slug
+from .registry import MODELS, models_for, native_size, size_limits
+from .samplers import SAMPLERS, WALK_SAMPLERS, sampler_from_infotext
 from .seeds import MAX_SEED, check_seed
 
 __all__ = [
@@ -25,13 +31,31 @@ __all__ = [
     "base_type",
     "item_type",
     "with_native_size",
+    "GenParams",
     "Txt2ImgParams",
+    "Img2ImgParams",
+    "InpaintParams",
+    "Depth2ImgParams",
+    "UpscaleParams",
+    "PARAMS",
+    "RESIZE_MODES",
+    "to_infotext",
+    "infotext_keys",
+    "params_from_infotext",
+    "task_of",
+    "is_image_source",
+    "EASINGS",
+    "WalkParams",
+    "as_tuples",
 ]
+
+P = TypeVar("P", bound="GenParams")
 
 
 @dataclass(frozen=True)
 class Spec:
-    """How a parameter is shown and checked: label, help text, bounds, step and choices."""
+    """How a parameter is shown and checked: label, help text, bounds, step, choices, and its WebUI infotext
+    key (empty: not written into the PNG's parameters)."""
 
     label: str
     help: str = ""
@@ -40,6 +64,7 @@ class Spec:
     step: float | None = None
     choices: tuple[str, ...] = ()
     multiline: bool = False
+    infotext: str = ""
 
 
 def _f(default: Any, label: str, **kw: Any) -> Any:
@@ -109,8 +134,14 @@ def with_native_size(params: Any) -> Any:
 
 
 @dataclass
-class Txt2ImgParams:
-    """Everything that decides a text-to-image result; the WebUI infotext holds the same values."""
+class GenParams:
+    """The fields every image task shares (prompt, model, sampler, steps, CFG, size, seed, batch).
+
+    Each task's params subclass this and add their own fields; :attr:`task` names the task. The
+    field order is the form's order; each field's :class:`Spec` gives its WebUI infotext key.
+    """
+
+    task: ClassVar[str] = ""
 
     prompt: str = _f(
         "a watercolor painting of a lighthouse at dawn, soft light, detailed",
@@ -120,68 +151,300 @@ class Txt2ImgParams:
     )
     negative_prompt: str = _f("blurry, low quality", "Negative prompt", help="What to steer away from.",
                               multiline=True)
-    model: str = _f("sd15", "Model", choices=tuple(MODELS))
-    sampler: str = _f("DPM++ 2M Karras", "Sampler", choices=tuple(SAMPLERS))
-    steps: int = _f(20, "Steps", help="Denoising steps.", min=1, max=150, step=1)
+    model: str = _f("sd15", "Model", choices=models_for("txt2img"), infotext="Model")
+    sampler: str = _f("DPM++ 2M Karras", "Sampler", choices=tuple(SAMPLERS), infotext="Sampler")
+    steps: int = _f(20, "Steps", help="Denoising steps.", min=1, max=150, step=1, infotext="Steps")
     cfg_scale: float = _f(7.0, "CFG scale", help="How strongly to follow the prompt.", min=0.0, max=30.0,
-                          step=0.5)
-    width: int | None = _f(None, "Width", help="Multiple of 8; empty = the model's native size.", step=8)
-    height: int | None = _f(None, "Height", help="Multiple of 8; empty = the model's native size.", step=8)
-    seed: int = _f(-1, "Seed", help="-1 = random; the seed used is always shown.", min=-1, max=MAX_SEED)
-    batch_size: int = _f(1, "Batch size", help="Images per pass (uses more memory).", min=1, max=16, step=1)
+                          step=0.5, infotext="CFG scale")
+    width: int | None = _f(None, "Width", help="Multiple of 8; empty = the model's native size.", step=8,
+                           infotext="Size")
+    height: int | None = _f(None, "Height", help="Multiple of 8; empty = the model's native size.", step=8,
+                            infotext="Size")
+    seed: int = _f(-1, "Seed", help="-1 = random; the seed used is always shown.", min=-1, max=MAX_SEED,
+                   infotext="Seed")
+    batch_size: int = _f(1, "Batch size", help="Images per pass (uses more memory).", min=1, max=16, step=1,
+                         infotext="Batch size")
     batch_count: int = _f(1, "Batch count", help="Passes, one after another.", min=1, max=100, step=1)
 
-    def resolved(self) -> Txt2ImgParams:
+    def resolved(self: P) -> P:
         """A copy with width/height filled in from the model's native size."""
         return with_native_size(self)
 
-    def validate(self) -> Txt2ImgParams:
-        """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy."""
-        p = self.resolved()
+    def problems(self) -> list[str]:
+        """Every problem with these (resolved) values, one sentence each; subclasses add their own."""
         errors: list[str] = []
-        if not isinstance(p.prompt, str):
-            errors.append("Prompt must be text.")
-        check_fields(p, ("model", "sampler", "steps", "cfg_scale", "batch_size", "batch_count"), errors)
-        check_size(p.model, p.width, p.height, errors)
+        for name in ("prompt", "negative_prompt"):
+            if not isinstance(getattr(self, name), str):
+                errors.append(f"{spec_of(type(self), name).label} must be text.")
+        check_fields(self, ("model", "sampler", "steps", "cfg_scale", "batch_size", "batch_count"), errors)
+        check_size(self.model, self.width, self.height, errors)
         try:
-            check_seed(p.seed)
+            check_seed(self.seed)
         except SdnbError as exc:
             errors.append(exc.message)
+        return errors
+
+    def validate(self: P) -> P:
+        """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy."""
+        p = self.resolved()
+        errors = p.problems()
         if errors:
             raise SdnbError("These settings need fixing: " + " ".join(errors))
         return p
 
-    @classmethod
-    def from_infotext(cls, text: str) -> Txt2ImgParams:
-        """Parameters from a WebUI-style ``parameters`` text, as written into every PNG sdnb saves."""
-        from .images import parse_infotext
+    def infotext_settings(self) -> dict[str, Any]:
+        """This task's ``Key: value`` settings as the WebUI writes them (prompts and seed excluded).
 
-        info = parse_infotext(text)
-        s = info.settings
+        Read from each field's :attr:`Spec.infotext` key; width and height are written together as ``Size``,
+        and ``Batch size`` only when it is more than 1, as the WebUI does.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            key = f.metadata["spec"].infotext
+            if not key or key in ("Seed", "Batch size") or key in out:
+                continue
+            out[key] = _format_value(self, f.name, key)
+        return out
+
+    @classmethod
+    def from_settings(cls: type[P], prompt: str, negative_prompt: str, settings: dict[str, str]) -> P:
+        """Parameters from a parsed WebUI infotext; keys this class has no field for are not read."""
+        values: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative_prompt}
+        hints = typing.get_type_hints(cls)
         try:
-            width, height = (int(v) for v in s["Size"].lower().split("x"))
-            return cls(
-                prompt=info.prompt,
-                negative_prompt=info.negative_prompt,
-                model=_guess_model(s.get("Model", "sd15")),
-                sampler=sampler_from_infotext(s),
-                steps=int(s["Steps"]),
-                cfg_scale=float(s["CFG scale"]),
-                width=width,
-                height=height,
-                seed=int(s["Seed"]),
-                batch_size=int(s.get("Batch size", 1)),
-            )
+            for f in dataclasses.fields(cls):
+                key = f.metadata["spec"].infotext
+                if not key or key not in settings:
+                    continue
+                raw = settings[key]
+                if key == "Size":
+                    values["width"], values["height"] = _parse_size(raw)
+                elif key == "Sampler":
+                    values["sampler"] = sampler_from_infotext(settings)
+                elif key == "Model":
+                    values["model"] = _guess_model(raw, cls.task)
+                else:
+                    values[f.name] = _parse_value(base_type(hints[f.name]), raw)
+            for required in ("Steps", "Size", "Seed", "CFG scale"):
+                if required not in settings:
+                    raise KeyError(required)
         except (KeyError, ValueError) as exc:
             raise SdnbError(
                 f"These parameters lack a usable {exc} value, so the image cannot be regenerated.",
                 hint="Regenerate from a PNG written by sdnb or the AUTOMATIC1111 WebUI.",
             ) from exc
+        return cls(**values)
+
+    @classmethod
+    def from_infotext(cls: type[P], text: str) -> P:
+        """Parameters from a WebUI-style ``parameters`` text, as written into every PNG sdnb saves."""
+        from .images import parse_infotext
+
+        info = parse_infotext(text)
+        return cls.from_settings(info.prompt, info.negative_prompt, info.settings)
 
 
-def _guess_model(name: str) -> str:
+def infotext_keys(params_cls: type) -> frozenset[str]:
+    """The WebUI infotext keys the fields of ``params_cls`` write and read."""
+    return frozenset(f.metadata["spec"].infotext for f in dataclasses.fields(params_cls)) - {""}
+
+
+def to_infotext(p: GenParams, seed: int, batch_pos: int = 0, extra: Mapping[str, Any] | None = None) -> str:
+    """The WebUI ``parameters`` text of one image of ``p`` (with seed ``seed``, at ``batch_pos`` in its batch).
+
+    The one infotext writer of every task and of the walk: keys come from the fields' :class:`Spec`,
+    in the WebUI's order, then ``extra`` (task-specific keys such as a walk frame's variation seed).
+    """
+    from .images import format_infotext
+
+    settings = p.infotext_settings()
+    settings["Seed"] = seed
+    if p.batch_size > 1:
+        settings |= {"Batch size": p.batch_size, "Batch pos": batch_pos}
+    settings |= dict(extra or {})
+    ordered = {k: settings[k] for k in _WEBUI_ORDER if k in settings}
+    ordered |= {k: v for k, v in settings.items() if k not in ordered}
+    ordered["Version"] = "sdnb"
+    return format_infotext(p.prompt, p.negative_prompt, ordered)
+
+
+#: The order the WebUI writes its keys in (``create_infotext``); other keys follow in the order given.
+_WEBUI_ORDER = ("Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model hash", "Model",
+                "Variation seed", "Variation seed strength", "Seed resize from", "Batch size", "Batch pos",
+                "Denoising strength", "Mask blur", "Inpaint area", "Masked area padding", "Mask mode",
+                "Masked content")
+
+
+def _format_value(p: Any, name: str, key: str) -> Any:
+    value = getattr(p, name)
+    if key == "Size":
+        return f"{p.width}x{p.height}"
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+def _parse_size(raw: str) -> tuple[int, int]:
+    parts = raw.lower().split("x")
+    if len(parts) != 2:
+        raise ValueError("Size")
+    width, height = (int(v) for v in parts)
+    return width, height
+
+
+def _parse_value(kind: Any, raw: str) -> Any:
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    return raw
+
+
+@dataclass
+class Txt2ImgParams(GenParams):
+    """Text to image: the shared fields only."""
+
+    task: ClassVar[str] = "txt2img"
+
+
+RESIZE_MODES: tuple[str, ...] = ("Just resize", "Crop and resize", "Resize and fill")
+
+
+@dataclass
+class Img2ImgParams(GenParams):
+    """Image to image: a source image, noised part of the way (``strength``) and denoised again."""
+
+    task: ClassVar[str] = "img2img"
+
+    image: str = _f("", "Image", help="Path of the source image (code may also pass a PIL image).")
+    strength: float = _f(0.75, "Denoising strength", help="0 = keep the image, 1 = ignore it; steps run = "
+                         "strength x steps.", min=0.0, max=1.0, step=0.05, infotext="Denoising strength")
+    resize_mode: str = _f("Just resize", "Resize mode", help="How the image is fitted to width x height.",
+                          choices=RESIZE_MODES, infotext="Resize mode")
+
+    def problems(self) -> list[str]:
+        errors = super().problems()
+        check_fields(self, ("strength", "resize_mode"), errors)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.steps, self.strength))
+        if numbers and self.steps * self.strength < 1:
+            errors.append(f"Denoising strength {self.strength:g} x {self.steps} steps leaves no step to run: raise "
+                          "either so that their product is at least one step.")
+        if not is_image_source(self.image):
+            errors.append(f"{spec_of(type(self), 'image').label}: give the path of an image file "
+                          f"(got {self.image!r}).")
+        return errors
+
+
+@dataclass
+class InpaintParams(Img2ImgParams):
+    """Inpainting: only the white part of a mask is repainted; the rest of the image is kept."""
+
+    task: ClassVar[str] = "inpaint"
+
+    model: str = _f("sd15", "Model", choices=models_for("inpaint"), infotext="Model")
+    mask: str = _f("", "Mask", help="Path of the mask image: white = repaint, black = keep.")
+    mask_blur: int = _f(4, "Mask blur", help="Soften the mask edge by this many pixels.", min=0, max=64, step=1,
+                        infotext="Mask blur")
+    mask_mode: str = _f("Inpaint masked", "Mask mode", help="Inpaint not masked: repaint the black part instead.",
+                        choices=("Inpaint masked", "Inpaint not masked"), infotext="Mask mode")
+    inpaint_area: str = _f("Whole picture", "Inpaint area", help="Only masked: work on a crop around the mask "
+                           "at full size, then paste it back (finer detail for small areas).",
+                           choices=("Whole picture", "Only masked"), infotext="Inpaint area")
+    padding: int = _f(32, "Masked area padding", help="Pixels of context around the mask with Only masked.",
+                      min=0, max=256, step=4, infotext="Masked area padding")
+
+    def problems(self) -> list[str]:
+        errors = super().problems()
+        check_fields(self, ("mask_blur", "mask_mode", "inpaint_area", "padding"), errors)
+        if not is_image_source(self.mask):
+            errors.append(f"Mask: give the path of a mask image (got {self.mask!r}).")
+        return errors
+
+
+@dataclass
+class Depth2ImgParams(Img2ImgParams):
+    """Depth to image: the source image's depth map (estimated by the model) keeps its shapes in place."""
+
+    task: ClassVar[str] = "depth2img"
+
+    model: str = _f("sd2-depth", "Model", choices=models_for("depth2img"), infotext="Model")
+    strength: float = _f(0.8, "Denoising strength", help="0 = keep the image, 1 = only its depth is kept.",
+                         min=0.0, max=1.0, step=0.05, infotext="Denoising strength")
+
+
+@dataclass
+class UpscaleParams(GenParams):
+    """The SD x4 upscaler: a small image and a prompt in, an image 4 times as wide and high out.
+
+    ``width`` and ``height`` are the output size; the source image is fitted to a quarter of it.
+    """
+
+    task: ClassVar[str] = "upscale"
+
+    model: str = _f("x4-upscaler", "Model", choices=models_for("upscale"), infotext="Model")
+    negative_prompt: str = _f("", "Negative prompt", help="What to steer away from.", multiline=True)
+    sampler: str = _f("DDIM", "Sampler", choices=tuple(SAMPLERS), infotext="Sampler")
+    cfg_scale: float = _f(9.0, "CFG scale", help="How strongly to follow the prompt.", min=0.0, max=30.0,
+                          step=0.5, infotext="CFG scale")
+    image: str = _f("", "Image", help="Path of the small source image (code may also pass a PIL image).")
+    noise_level: int = _f(20, "Noise level", help="Noise added to the source first: higher = more invented "
+                          "detail, less faithful.", min=0, max=350, step=5, infotext="Upscale noise level")
+    resize_mode: str = _f("Just resize", "Resize mode", help="How the image is fitted to a quarter of "
+                          "width x height.", choices=RESIZE_MODES, infotext="Resize mode")
+
+    def problems(self) -> list[str]:
+        errors = super().problems()
+        check_fields(self, ("noise_level", "resize_mode"), errors)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, int) and value % 32:
+                errors.append(f"{name.title()} must be a multiple of 32 for the x4 upscaler (got {value}); "
+                              f"try {max(32, round(value / 32) * 32)}.")
+        if not is_image_source(self.image):
+            errors.append(f"Image: give the path of an image file (got {self.image!r}).")
+        return errors
+
+
+#: Every image task's params class, by task name.
+PARAMS: dict[str, type[GenParams]] = {
+    cls.task: cls for cls in (Txt2ImgParams, Img2ImgParams, InpaintParams, Depth2ImgParams, UpscaleParams)
+}
+
+
+def is_image_source(value: Any) -> bool:
+    """True for a non-empty path (str or PathLike) or a PIL image: what an image field may hold."""
+    from PIL import Image
+
+    return isinstance(value, Image.Image) or (isinstance(value, (str, os.PathLike)) and bool(os.fspath(value)))
+
+
+def task_of(settings: Mapping[str, str], model: str = "") -> str:
+    """The task a WebUI infotext describes, from the keys it has (and the model's own tasks).
+
+    Mask keys mean inpainting, ``Denoising strength`` image to image (unless the model is a depth or
+    upscaler model, which do one task only); the rest is text to image.
+    """
+    tasks = MODELS[model].tasks if model in MODELS else ()
+    if len(tasks) == 1:
+        return tasks[0]
+    if {"Mask blur", "Inpaint area", "Mask mode", "Masked content"} & set(settings):
+        return "inpaint"
+    if "Denoising strength" in settings and "Hires upscale" not in settings:
+        return "img2img"
+    return "txt2img"
+
+
+def params_from_infotext(text: str) -> GenParams:
+    """The params of the task a WebUI ``parameters`` text describes (see :func:`task_of`)."""
+    from .images import parse_infotext
+
+    info = parse_infotext(text)
+    model = _guess_model(info.settings.get("Model", "sd15"), "")
+    cls = PARAMS[task_of(info.settings, model)]
+    return cls.from_settings(info.prompt, info.negative_prompt, info.settings)
+
+
+def _guess_model(name: str, task: str) -> str:
     """A registry key for a WebUI checkpoint name ("sd_xl_base_1.0" -> "sdxl"); SD 1.5 when unsure."""
-    if name in MODELS:
+    if name in MODELS and (not task or task in MODELS[name].tasks):
         return name
     low = name.lower()
     if "xl" in low:
@@ -196,3 +459,116 @@ def _round8(value: Any) -> int:
         return max(8, int(round(float(value) / 8)) * 8)
     except (TypeError, ValueError):
         return 512
+
+
+#: How ``t`` moves within a segment of a walk (see :data:`sdnb.walk.EASING_CURVES`).
+EASINGS: tuple[str, ...] = ("smooth", "linear")
+
+
+def _same_as_txt2img(name: str) -> Any:
+    """The field exactly as :class:`GenParams` declares it, so both forms agree on labels and bounds."""
+    f = GenParams.__dataclass_fields__[name]
+    return field(default=f.default, metadata=f.metadata)
+
+
+@dataclass
+class WalkParams:
+    """Everything that decides a walk video; written to ``config.json`` next to its frames."""
+
+    prompts: tuple[str, ...] = _f(
+        (
+            "a lighthouse on a cliff at dawn, watercolor painting, soft light",
+            "a lighthouse on a cliff under a starry night sky, watercolor painting",
+            "a lighthouse on a cliff in a winter snow storm, watercolor painting",
+        ),
+        "Prompts",
+        help="One per line, at least two: the video walks from each to the next.",
+        multiline=True,
+    )
+    seeds: tuple[int, ...] = _f((42, 1234, 2024), "Seeds", help="One per prompt, comma-separated; -1 = random.",
+                                min=-1, max=MAX_SEED)
+    frames: tuple[int, ...] = _f((12,), "Frames", help="Frames from each prompt to the next: one number, or one "
+                                 "per segment.", min=1, max=10_000)
+    negative_prompt: str = _same_as_txt2img("negative_prompt")
+    model: str = _same_as_txt2img("model")
+    sampler: str = _f("DPM++ 2M Karras", "Sampler", help="Deterministic samplers only.", choices=WALK_SAMPLERS)
+    steps: int = _same_as_txt2img("steps")
+    cfg_scale: float = _same_as_txt2img("cfg_scale")
+    width: int | None = _same_as_txt2img("width")
+    height: int | None = _same_as_txt2img("height")
+    fps: int = _f(12, "FPS", help="Frames per second of the video.", min=1, max=60, step=1)
+    loop: bool = _f(False, "Loop", help="Walk back to the first prompt at the end.")
+    easing: str = _f("smooth", "Easing", help="smooth lingers near each prompt; linear moves at constant speed.",
+                     choices=EASINGS)
+    batch_size: int = _f(0, "Batch size", help="Frames per pass; 0 = from the memory plan.", min=0, max=64, step=1)
+    quality: int = _f(8, "Video quality", help="1 (small file) to 10 (best).", min=1, max=10, step=1)
+    audio: str = _f("", "Audio file", help="Optional: frames change on its beats, and it plays in the video.")
+    name: str = _f("", "Name", help="Folder and video name; empty = from the first prompt.")
+
+    def resolved(self) -> WalkParams:
+        """A copy with width/height filled in from the model's native size."""
+        return with_native_size(self)
+
+    def segments(self) -> int:
+        """How many prompt-to-prompt segments the walk has (one more with ``loop``)."""
+        return len(self.prompts) if self.loop else len(self.prompts) - 1
+
+    def frame_counts(self) -> tuple[int, ...]:
+        """Frames of each segment (``frames`` given once applies to all)."""
+        return tuple(self.frames) * self.segments() if len(self.frames) == 1 else tuple(self.frames)
+
+    def validate(self) -> WalkParams:
+        """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy.
+
+        Runs before any model is loaded or any file written. Lists become tuples; prompts given as one
+        text become one prompt per line.
+        """
+        p = as_tuples(self.resolved())
+        errors: list[str] = []
+        if len(p.prompts) < 2:
+            errors.append(f"Give at least two prompts, one per line (got {len(p.prompts)}).")
+        if not all(isinstance(t, str) and t.strip() for t in p.prompts):
+            errors.append("Every prompt must be non-empty text.")
+        if len(p.seeds) != len(p.prompts):
+            errors.append(f"Give one seed per prompt: {len(p.prompts)} prompts but {len(p.seeds)} seeds.")
+        for seed in p.seeds:
+            try:
+                check_seed(seed)
+            except SdnbError as exc:
+                errors.append(exc.message)
+        segments, limit = p.segments(), int(spec_of(WalkParams, "frames").max)
+        if len(p.frames) not in (1, segments):
+            errors.append(f"Frames: give one number, or one per segment ({segments} segments), not {len(p.frames)}.")
+        for n in p.frames:
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
+                errors.append(f"Frames per segment must be whole numbers from 1 to {limit} (got {n!r}).")
+        names = ["model", "steps", "cfg_scale", "fps", "easing", "batch_size", "quality"]
+        if p.sampler in SAMPLERS and p.sampler not in WALK_SAMPLERS:
+            errors.append(f"Sampler {p.sampler!r} adds fresh noise at every step, so neighbouring frames would "
+                          f"flicker; use one of {', '.join(WALK_SAMPLERS)}.")
+        else:
+            names.append("sampler")
+        check_fields(p, names, errors)
+        check_size(p.model, p.width, p.height, errors)
+        if not isinstance(p.loop, bool):
+            errors.append(f"Loop must be True or False (got {p.loop!r}).")
+        if not isinstance(p.audio, str):
+            errors.append(f"Audio file must be a path (got {p.audio!r}).")
+        elif p.audio and not Path(p.audio).expanduser().is_file():
+            errors.append(f"The audio file '{p.audio}' does not exist.")
+        if not isinstance(p.name, str) or (p.name and not slug(p.name)):
+            errors.append(f"Name must contain letters or digits (got {p.name!r}).")
+        if errors:
+            raise SdnbError("These settings need fixing: " + " ".join(errors))
+        return p
+
+
+def as_tuples(p: WalkParams) -> WalkParams:
+    """Accept lists, a single number, or prompts as one text with one prompt per line."""
+
+    def tup(value: Any, lines: bool = False) -> tuple:
+        if isinstance(value, str) and lines:
+            return tuple(line.strip() for line in value.splitlines() if line.strip())
+        return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+    return dataclasses.replace(p, prompts=tup(p.prompts, lines=True), seeds=tup(p.seeds), frames=tup(p.frames))

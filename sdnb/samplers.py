@@ -16,7 +16,7 @@ from diffusers import (
 
 from .errors import SdnbError
 
-__all__ = ["SAMPLERS", "set_sampler", "sampler_from_infotext"]
+__all__ = ["SAMPLERS", "WALK_SAMPLERS", "set_sampler", "sampler_from_infotext"]
 
 #: WebUI name -> (diffusers scheduler class, config overrides). Order is the form's order.
 SAMPLERS: dict[str, tuple[type, dict[str, Any]]] = {
@@ -29,6 +29,13 @@ SAMPLERS: dict[str, tuple[type, dict[str, Any]]] = {
     "Heun": (HeunDiscreteScheduler, {}),
     "LMS": (LMSDiscreteScheduler, {}),
 }
+
+
+#: Samplers whose result depends only on the starting noise. Ancestral and SDE samplers add fresh
+#: noise at every step, so neighbouring frames would flicker.
+WALK_SAMPLERS: tuple[str, ...] = tuple(
+    name for name, (cls, _) in SAMPLERS.items() if not any(w in cls.__name__ for w in ("Ancestral", "SDE"))
+)
 
 
 def set_sampler(pipe: Any, name: str) -> None:

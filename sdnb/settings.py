@@ -20,7 +20,12 @@ __all__ = [
     "output_dir",
     "cache_dir",
     "models_dir",
-    "on_colab",
+    "set_output_dir",
+    "hub_offline",
+    "env_token",
+    "set_env_token",
+    "world_size",
+    "process_rank",
 ]
 
 #: GitHub "owner/name" of this project: the one place badges and Colab installs read it from.
@@ -43,13 +48,6 @@ def is_tiny() -> bool:
 def set_tiny(on: bool = True) -> None:
     """Switch tiny mode on or off for this process (what ``SDNB_TINY`` does)."""
     os.environ["SDNB_TINY"] = "1" if on else "0"
-
-
-def on_colab() -> bool:
-    """True inside Google Colab."""
-    import sys
-
-    return "google.colab" in sys.modules
 
 
 def _dir_from_env(var: str, default: Path, what: str) -> Path:
@@ -79,3 +77,33 @@ def models_dir() -> Path | None:
     """Folder of local models (``SDNB_MODELS_DIR``): ``<dir>/<name>`` is used before the hub."""
     value = os.environ.get("SDNB_MODELS_DIR")
     return Path(value).expanduser() if value else None
+
+
+def set_output_dir(path: str | os.PathLike) -> None:
+    """Write everything under ``path`` from now on (what ``SDNB_OUTPUT_DIR`` does)."""
+    os.environ["SDNB_OUTPUT_DIR"] = os.fspath(path)
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` forbids downloads."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def env_token() -> str | None:
+    """The token in the ``HF_TOKEN`` environment variable, if any (never printed)."""
+    return os.environ.get("HF_TOKEN", "").strip() or None
+
+
+def set_env_token(token: str) -> None:
+    """Make ``token`` the one every download in this process uses (``HF_TOKEN``)."""
+    os.environ["HF_TOKEN"] = token
+
+
+def world_size() -> int:
+    """How many processes ``accelerate launch`` (or ``torchrun``) started (1 when run directly)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def process_rank() -> int:
+    """This process's number among them (0: the main process)."""
+    return int(os.environ.get("RANK", "0"))

@@ -1,4 +1,4 @@
-"""Video and audio I/O for walks, and the terminal entry point ``python -m sdnb.video`` (``sdnb-walk``).
+"""Video and audio I/O for walks: streaming MP4 writing, reading back, audio onsets.
 
 MP4s are written with imageio-ffmpeg (H.264, yuv420p), one frame at a time, so a video is never held in
 memory; torchvision's ``write_video`` no longer exists. Audio is read with librosa (the ``audio`` extra) to
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 import warnings
 import wave
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ __all__ = [
     "video_html",
     "human_size",
     "click_track",
-    "main",
 ]
 
 #: Share of the mean onset strength added everywhere, so frames still move a little between beats.
@@ -245,54 +243,3 @@ def click_track(
         wav.setframerate(sr)
         wav.writeframes((np.clip(signal, -1, 1) * 32000).astype("<i2").tobytes())
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Terminal entry point
-
-
-_WALK_HELP = ("Render an interpolation video between prompts (resumable: run the same command again to continue "
-              "after an interruption). Under `accelerate launch --num_processes N` the frames are shared "
-              "between N processes (GPUs) and the main process assembles the video.")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m sdnb.video --prompts "a cat" "a dog" --seeds 1 2 --frames 24``; ``--help`` lists all flags."""
-    from .cli import params_parser, parse_params, run_cli
-    from .distributed import launched, render_walk_distributed
-    from .images import save_image
-    from .progress import ConsoleProgress
-    from .settings import output_dir
-    from .walk import WalkParams, preview_walk, render_walk
-
-    parser = params_parser(WalkParams, "python -m sdnb.video", _WALK_HELP)
-    parser.add_argument("--preview", action="store_true", help="Only render a strip of a few frames (PNG).")
-    parser.add_argument("--no-resume", action="store_true", help="Always start a new video folder.")
-    args, params = parse_params(parser, WalkParams, argv)
-    several = launched()  # under `accelerate launch --num_processes N`: each process renders a share
-    main_process = not several or os.environ.get("RANK", "0") == "0"
-    if args.preview and not main_process:
-        return 0
-
-    def run() -> Any:
-        if args.preview:
-            preview = preview_walk(params, progress=ConsoleProgress())
-            path = save_image(preview.grid, output_dir() / "walk-previews", stem="preview")
-            return f"Preview strip: {path} (seeds {', '.join(map(str, preview.params.seeds))})"
-        render = render_walk_distributed if several else render_walk
-        return render(params, progress=ConsoleProgress(), resume=not args.no_resume)
-
-    result, code = run_cli(run, "the partial video is playable; run the same command again to resume.")
-    if code is not None:
-        return code
-    if not main_process:  # the main process assembled the video and reports it
-        return 0
-    if isinstance(result, str):
-        print(result)
-        return 0
-    print(result.summary())
-    return 0 if result.complete else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

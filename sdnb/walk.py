@@ -1,8 +1,8 @@
-"""Interpolation walks between prompts and seeds: the engine behind notebook 02 and ``python -m sdnb.video``.
+"""Interpolation walks between prompts and seeds: the engine behind notebook 02 and ``python -m sdnb walk``.
 
 Between two prompts the initial noise is interpolated spherically (:func:`~sdnb.seeds.slerp`) and the
 text embeddings linearly (:meth:`~sdnb.prompts.PromptEmbeds.lerp`). Frames are rendered in batches, the
-classifier-free-guidance pass batched with them, by :func:`sdnb.generate.run_pipeline`; each is saved as
+classifier-free-guidance pass batched with them, by :func:`sdnb.engine.call_pipeline`; each is saved as
 a numbered PNG and streamed into an MP4 as soon as it exists. Batches are aligned to absolute frame
 numbers, so a resumed render batches, and therefore computes, exactly as an uninterrupted one.
 """
@@ -26,32 +26,22 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
+from .engine import call_pipeline
 from .errors import SdnbError
-from .generate import run_pipeline
-from .images import (
-    _slug,
-    format_infotext,
-    image_grid,
-    load_image,
-    move_no_replace,
-    save_image,
-    writable_folder,
-)
+from .images import image_grid, load_image, move_no_replace, save_image, slug, writable_folder
 from .models import load_pipeline, pipeline_lock
-from .params import Txt2ImgParams, _f, check_fields, check_size, spec_of, with_native_size
+from .params import EASINGS, Txt2ImgParams, WalkParams, as_tuples, to_infotext
 from .preview import latents_to_rgb
 from .progress import NullProgress, Progress
 from .prompts import PromptEmbeds, encode_prompt
 from .registry import MODELS
-from .samplers import SAMPLERS, set_sampler
-from .seeds import MAX_SEED, check_seed, initial_noise, resolve_seed, slerp
+from .samplers import set_sampler
+from .seeds import initial_noise, resolve_seed, slerp
 from .settings import output_dir
 from .video import Mp4Writer, Onsets, human_size, load_onsets, video_html
 
 __all__ = [
-    "EASINGS",
-    "WALK_SAMPLERS",
-    "WalkParams",
+    "EASING_CURVES",
     "FramePlan",
     "frame_plan",
     "walk_plan",
@@ -68,126 +58,11 @@ __all__ = [
 ]
 
 #: How ``t`` moves within a segment: at constant speed, or slowing down near each prompt.
-EASINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+EASING_CURVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda u: u,
     "smooth": lambda u: u * u * (3 - 2 * u),
 }
-
-#: Samplers whose result depends only on the starting noise. Ancestral and SDE samplers add fresh
-#: noise at every step, so neighbouring frames would flicker.
-WALK_SAMPLERS: tuple[str, ...] = tuple(
-    name for name, (cls, _) in SAMPLERS.items() if not any(w in cls.__name__ for w in ("Ancestral", "SDE"))
-)
-
-
-def _same_as_txt2img(name: str) -> Any:
-    """The field exactly as :class:`Txt2ImgParams` declares it, so both forms agree on labels and bounds."""
-    f = Txt2ImgParams.__dataclass_fields__[name]
-    return field(default=f.default, metadata=f.metadata)
-
-
-@dataclass
-class WalkParams:
-    """Everything that decides a walk video; written to ``config.json`` next to its frames."""
-
-    prompts: tuple[str, ...] = _f(
-        (
-            "a lighthouse on a cliff at dawn, watercolor painting, soft light",
-            "a lighthouse on a cliff under a starry night sky, watercolor painting",
-            "a lighthouse on a cliff in a winter snow storm, watercolor painting",
-        ),
-        "Prompts",
-        help="One per line, at least two: the video walks from each to the next.",
-        multiline=True,
-    )
-    seeds: tuple[int, ...] = _f((42, 1234, 2024), "Seeds", help="One per prompt, comma-separated; -1 = random.",
-                                min=-1, max=MAX_SEED)
-    frames: tuple[int, ...] = _f((12,), "Frames", help="Frames from each prompt to the next: one number, or one "
-                                 "per segment.", min=1, max=10_000)
-    negative_prompt: str = _same_as_txt2img("negative_prompt")
-    model: str = _same_as_txt2img("model")
-    sampler: str = _f("DPM++ 2M Karras", "Sampler", help="Deterministic samplers only.", choices=WALK_SAMPLERS)
-    steps: int = _same_as_txt2img("steps")
-    cfg_scale: float = _same_as_txt2img("cfg_scale")
-    width: int | None = _same_as_txt2img("width")
-    height: int | None = _same_as_txt2img("height")
-    fps: int = _f(12, "FPS", help="Frames per second of the video.", min=1, max=60, step=1)
-    loop: bool = _f(False, "Loop", help="Walk back to the first prompt at the end.")
-    easing: str = _f("smooth", "Easing", help="smooth lingers near each prompt; linear moves at constant speed.",
-                     choices=tuple(EASINGS))
-    batch_size: int = _f(0, "Batch size", help="Frames per pass; 0 = from the memory plan.", min=0, max=64, step=1)
-    quality: int = _f(8, "Video quality", help="1 (small file) to 10 (best).", min=1, max=10, step=1)
-    audio: str = _f("", "Audio file", help="Optional: frames change on its beats, and it plays in the video.")
-    name: str = _f("", "Name", help="Folder and video name; empty = from the first prompt.")
-
-    def resolved(self) -> WalkParams:
-        """A copy with width/height filled in from the model's native size."""
-        return with_native_size(self)
-
-    def segments(self) -> int:
-        """How many prompt-to-prompt segments the walk has (one more with ``loop``)."""
-        return len(self.prompts) if self.loop else len(self.prompts) - 1
-
-    def frame_counts(self) -> tuple[int, ...]:
-        """Frames of each segment (``frames`` given once applies to all)."""
-        return tuple(self.frames) * self.segments() if len(self.frames) == 1 else tuple(self.frames)
-
-    def validate(self) -> WalkParams:
-        """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy.
-
-        Runs before any model is loaded or any file written. Lists become tuples; prompts given as one
-        text become one prompt per line.
-        """
-        p = _as_tuples(self.resolved())
-        errors: list[str] = []
-        if len(p.prompts) < 2:
-            errors.append(f"Give at least two prompts, one per line (got {len(p.prompts)}).")
-        if not all(isinstance(t, str) and t.strip() for t in p.prompts):
-            errors.append("Every prompt must be non-empty text.")
-        if len(p.seeds) != len(p.prompts):
-            errors.append(f"Give one seed per prompt: {len(p.prompts)} prompts but {len(p.seeds)} seeds.")
-        for seed in p.seeds:
-            try:
-                check_seed(seed)
-            except SdnbError as exc:
-                errors.append(exc.message)
-        segments, limit = p.segments(), int(spec_of(WalkParams, "frames").max)
-        if len(p.frames) not in (1, segments):
-            errors.append(f"Frames: give one number, or one per segment ({segments} segments), not {len(p.frames)}.")
-        for n in p.frames:
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
-                errors.append(f"Frames per segment must be whole numbers from 1 to {limit} (got {n!r}).")
-        names = ["model", "steps", "cfg_scale", "fps", "easing", "batch_size", "quality"]
-        if p.sampler in SAMPLERS and p.sampler not in WALK_SAMPLERS:
-            errors.append(f"Sampler {p.sampler!r} adds fresh noise at every step, so neighbouring frames would "
-                          f"flicker; use one of {', '.join(WALK_SAMPLERS)}.")
-        else:
-            names.append("sampler")
-        check_fields(p, names, errors)
-        check_size(p.model, p.width, p.height, errors)
-        if not isinstance(p.loop, bool):
-            errors.append(f"Loop must be True or False (got {p.loop!r}).")
-        if not isinstance(p.audio, str):
-            errors.append(f"Audio file must be a path (got {p.audio!r}).")
-        elif p.audio and not Path(p.audio).expanduser().is_file():
-            errors.append(f"The audio file '{p.audio}' does not exist.")
-        if not isinstance(p.name, str) or (p.name and not _slug(p.name)):
-            errors.append(f"Name must contain letters or digits (got {p.name!r}).")
-        if errors:
-            raise SdnbError("These settings need fixing: " + " ".join(errors))
-        return p
-
-
-def _as_tuples(p: WalkParams) -> WalkParams:
-    """Accept lists, a single number, or prompts as one text with one prompt per line."""
-
-    def tup(value: Any, lines: bool = False) -> tuple:
-        if isinstance(value, str) and lines:
-            return tuple(line.strip() for line in value.splitlines() if line.strip())
-        return tuple(value) if isinstance(value, (list, tuple)) else (value,)
-
-    return dataclasses.replace(p, prompts=tup(p.prompts, lines=True), seeds=tup(p.seeds), frames=tup(p.frames))
-
+assert set(EASING_CURVES) == set(EASINGS), "the form's easing choices and the curves must match"
 
 # ---------------------------------------------------------------------------------------------
 # The frame plan: where every frame sits on the walk
@@ -260,7 +135,7 @@ def frame_plan(
     if len(counts) != (prompts if loop else prompts - 1):
         raise SdnbError(f"{prompts} prompts{' (looped)' if loop else ''} need {prompts if loop else prompts - 1} "
                         f"frame counts, got {len(counts)}.")
-    ease = EASINGS[easing]
+    ease = EASING_CURVES[easing]
     segments: list[int] = []
     ts: list[float] = []
     start = 0
@@ -317,8 +192,10 @@ class Walker:
     ) -> tuple[list[Image.Image], list[bool], bool]:
         """One batched pipeline call for ``frames``: (images, safety-checker flags, interrupted)."""
         embeds, latents = self.inputs(frames)
-        return run_pipeline(self.pipe, embeds=embeds, latents=latents, steps=self.params.steps,
-                            cfg_scale=self.params.cfg_scale, stop=stop, on_step=on_step)
+        p, pipe = self.params, self.pipe
+        args = {**embeds.as_kwargs(), "latents": latents.to(pipe._execution_device, pipe.unet.dtype),
+                "height": p.height, "width": p.width, "num_inference_steps": p.steps, "guidance_scale": p.cfg_scale}
+        return call_pipeline(pipe, args, stop=stop, on_step=on_step)
 
 
 def walk_batch_size(p: WalkParams) -> int:
@@ -331,23 +208,14 @@ def walk_batch_size(p: WalkParams) -> int:
 def _infotext(p: WalkParams, plan: FramePlan, j: int) -> str:
     """The WebUI infotext of frame ``j``: the noise is the WebUI's variation-seed slerp at strength t."""
     a, b, t = plan.pair(j)
-    return format_infotext(
-        p.prompts[a],
-        p.negative_prompt,
-        {
-            "Steps": p.steps,
-            "Sampler": p.sampler,
-            "CFG scale": f"{p.cfg_scale:g}",
-            "Seed": p.seeds[a],
-            "Variation seed": p.seeds[b],
-            "Variation seed strength": f"{t:.6f}",
-            "Size": f"{p.width}x{p.height}",
-            "Model": p.model,
-            "Walk frame": f"{j} of {len(plan)}",
-            "Walk next prompt": p.prompts[b],
-            "Version": "sdnb",
-        },
-    )
+    frame = Txt2ImgParams(prompt=p.prompts[a], negative_prompt=p.negative_prompt, model=p.model, sampler=p.sampler,
+                          steps=p.steps, cfg_scale=p.cfg_scale, width=p.width, height=p.height, seed=p.seeds[a])
+    return to_infotext(frame, p.seeds[a], extra={
+        "Variation seed": p.seeds[b],
+        "Variation seed strength": f"{t:.6f}",
+        "Walk frame": f"{j} of {len(plan)}",
+        "Walk next prompt": p.prompts[b],
+    })
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,7 +255,7 @@ def _open_folder(p: WalkParams, plan: FramePlan, resume: bool) -> tuple[Path, di
     """The folder of this walk: an unfinished (or finished, with fixed seeds) one with the same settings
     and plan, else a new one (``name``, ``name-2``, ...). Existing folders are never overwritten."""
     root = _walks_root()
-    base = _slug(p.name) if p.name else _slug(" ".join(p.prompts[0].split()[:6])) or "walk"
+    base = slug(p.name) if p.name else slug(" ".join(p.prompts[0].split()[:6])) or "walk"
     request = json.loads(json.dumps(dataclasses.asdict(p)))
     digest = plan.digest()
     for n in itertools.count(1):
@@ -687,7 +555,7 @@ def _walk_in(folder: str | os.PathLike) -> tuple[Path, WalkParams, dict]:
     if config is None or not {"request", "seeds", "batch_size", "frames_total", "plan"} <= set(config):
         raise SdnbError(f"'{folder}' is not a walk folder: it has no readable config.json.",
                         hint="Pass the folder a walk was rendered into (output_dir()/walks/<name>).")
-    p = _as_tuples(WalkParams(**config["request"]))
+    p = as_tuples(WalkParams(**config["request"]))
     p = dataclasses.replace(p, seeds=tuple(config["seeds"]), batch_size=config["batch_size"])
     return folder, p, config
 

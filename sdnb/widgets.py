@@ -19,7 +19,7 @@ from PIL import Image
 
 from .errors import SdnbError
 from .params import Spec, base_type, item_type
-from .registry import native_size, size_limits
+from .registry import MODELS, native_size, size_limits
 
 __all__ = ["Form", "TaskApp", "WidgetProgress", "png_bytes"]
 
@@ -41,6 +41,9 @@ def _widget_for(name: str, kind: Any, value: Any, spec: Spec) -> W.Widget:
         return W.Textarea(value="\n".join(value), placeholder=spec.help, **common)
     if item in (int, float):  # comma-separated numbers
         return W.Text(value=", ".join(str(v) for v in value), placeholder=spec.help, **common)
+    if spec.choices and name == "model":  # the models' names, not their registry keys
+        options = [(MODELS[k].label if k in MODELS else k, k) for k in spec.choices]
+        return W.Dropdown(options=options, value=value, **common)
     if spec.choices:
         return W.Dropdown(options=list(spec.choices), value=value, **common)
     if kind is str:

@@ -18,9 +18,9 @@ from PIL import Image
 
 from sdnb.errors import SdnbError
 from sdnb.generate import txt2img
-from sdnb.params import Txt2ImgParams
+from sdnb.params import Txt2ImgParams, WalkParams
 from sdnb.video import probe_video
-from sdnb.walk import WalkParams, assemble_walk, prepare_walk, render_frames, render_walk, walk_batches
+from sdnb.walk import assemble_walk, prepare_walk, render_frames, render_walk, walk_batches
 
 # 3 prompts x 3 frames and the closing keyframe = 7 frames in 4 batches of 2.
 SMALL = WalkParams(prompts=("a red fox", "a castle", "a cat"), seeds=(1, 2, 3), frames=(3,), steps=2, batch_size=2)
@@ -65,7 +65,7 @@ def one_thread():
 def test_two_processes_render_each_frame_once_and_the_video_equals_one_process(
     pipe, _outputs: Path, one_thread: None
 ) -> None:
-    out = launch(["-m", "sdnb.video", *FLAGS, "--name", "split"], _outputs)
+    out = launch(["-m", "sdnb", "walk", *FLAGS, "--name", "split"], _outputs)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert out.stdout.count("Done: 7/7 frames") == 1  # one report, from the main process
     folder = _outputs / "walks" / "split"
@@ -120,7 +120,7 @@ def test_two_processes_share_the_batches_of_a_txt2img_job(pipe, _outputs: Path, 
     p = Txt2ImgParams(prompt="a red fox", seed=10, steps=2, batch_size=2, batch_count=3, width=64, height=64)
     flags = ["--prompt", p.prompt, "--seed", "10", "--steps", "2", "--batch-size", "2", "--batch-count", "3",
              "--width", "64", "--height", "64"]
-    out = launch(["-m", "sdnb.generate", *flags], _outputs)
+    out = launch(["-m", "sdnb", "txt2img", *flags], _outputs)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     saved = {int(path.stem.split("-")[1]): path for path in (_outputs / "txt2img").glob("*.png")}
     assert sorted(saved) == list(range(10, 16))  # every image once, each with its one-process seed

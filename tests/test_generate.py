@@ -140,9 +140,9 @@ def test_empty_unicode_and_multiline_prompts_work(pipe, prompt: str) -> None:
 
 
 def test_safety_checker_hits_are_reported(pipe, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sdnb.generate as gen
+    import sdnb.engine as engine
 
-    real = gen.run_pipeline
+    real = engine.call_pipeline
 
     def flag_second(*args, **kwargs):
         images, nsfw, interrupted = real(*args, **kwargs)
@@ -158,7 +158,7 @@ def test_safety_checker_hits_are_reported(pipe, monkeypatch: pytest.MonkeyPatch)
         def finish(self, message):
             self.message = message
 
-    monkeypatch.setattr(gen, "run_pipeline", flag_second)
+    monkeypatch.setattr(engine, "call_pipeline", flag_second)
     progress = Last()
     r = txt2img(FAST, batch_size=2, progress=progress)
     assert r.flagged == [1]

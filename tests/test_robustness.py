@@ -8,6 +8,7 @@ reported in one line at the end of the test run (see tests/conftest.py).
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import threading
 from collections import Counter
@@ -141,8 +142,13 @@ def _oom(out: Path) -> object:
     import torch
 
     pipe = load_pipeline("sd15")
+
+    @functools.wraps(type(pipe).__call__)  # the same signature: the engine checks inputs against it
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(type(pipe), "__call__", lambda *a, **k: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("CUDA out of memory")))
+        mp.setattr(type(pipe), "__call__", out_of_memory)
         return txt2img(FAST, pipe=pipe)
 
 
@@ -214,8 +220,9 @@ WALK = dict(prompts=("a cat", "a dog", "a fox"), seeds=(1, 2, 3), frames=(4,), s
 
 def _walk_left_resumable(out: Path, stopped_after: int) -> None:
     """After a fault: the finished frames are valid, the partial MP4 plays them, and a rerun completes."""
+    from sdnb.params import WalkParams
     from sdnb.video import probe_video
-    from sdnb.walk import WalkParams, render_walk
+    from sdnb.walk import render_walk
 
     folder = out / "walks" / "walk"
     frames = sorted((folder / "frames").glob("*.png"))
@@ -229,7 +236,8 @@ def _walk_left_resumable(out: Path, stopped_after: int) -> None:
 
 @case("fault", "unwritable output folder before a video render", "Cannot save")
 def _walk_unwritable(out: Path) -> object:
-    from sdnb.walk import WalkParams, render_walk
+    from sdnb.params import WalkParams
+    from sdnb.walk import render_walk
 
     blocker = out.parent / "a-file"
     blocker.write_text("x")
@@ -242,7 +250,8 @@ def _walk_unwritable(out: Path) -> object:
 def _walk_disk_full(out: Path) -> object:
     import os
 
-    from sdnb.walk import WalkParams, render_walk
+    from sdnb.params import WalkParams
+    from sdnb.walk import render_walk
 
     real, calls = os.fsync, []
 
@@ -263,7 +272,8 @@ def _walk_disk_full(out: Path) -> object:
 
 @case("fault", "KeyboardInterrupt mid-render: partial MP4 playable, render resumable", "KeyboardInterrupt")
 def _walk_ctrl_c(out: Path) -> object:
-    from sdnb.walk import WalkParams, render_walk
+    from sdnb.params import WalkParams
+    from sdnb.walk import render_walk
 
     try:
         render_walk(WalkParams(**WALK), progress=InterruptAt(4))
@@ -274,7 +284,8 @@ def _walk_ctrl_c(out: Path) -> object:
 
 @case("fault", "two renders of the same walk at once")
 def _walk_twice_at_once(out: Path) -> object:
-    from sdnb.walk import WalkParams, render_walk
+    from sdnb.params import WalkParams
+    from sdnb.walk import render_walk
 
     results: list = []
     threads = [threading.Thread(target=lambda: results.append(render_walk(WalkParams(**WALK)))) for _ in range(2)]

@@ -1,4 +1,4 @@
-"""The walk from a terminal (``python -m sdnb.video``) and from the notebook form (``walk_app``)."""
+"""The walk from a terminal (``python -m sdnb walk``) and from the notebook form (``walk_app``)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ import ipywidgets as W
 import pytest
 
 from sdnb.apps import walk_app
+from sdnb.cli import main
 from sdnb.errors import SdnbError
-from sdnb.video import check_video, main
-from sdnb.walk import WalkParams, WalkPreview, WalkResult
+from sdnb.params import WalkParams
+from sdnb.video import check_video
+from sdnb.walk import WalkPreview, WalkResult
 from sdnb.widgets import Form
 
-ARGS = ["--prompts", "a red fox", "a castle", "--seeds", "1", "2", "--frames", "3", "--steps", "2"]
+ARGS = ["walk", "--prompts", "a red fox", "a castle", "--seeds", "1", "2", "--frames", "3", "--steps", "2"]
 
 
 def test_help_lists_a_flag_for_every_parameter() -> None:
-    out = subprocess.run([sys.executable, "-m", "sdnb.video", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "sdnb", "walk", "--help"], capture_output=True, text=True, check=True)
     for flag in ("--prompts", "--seeds", "--frames", "--negative-prompt", "--cfg-scale", "--fps", "--loop",
                  "--easing", "--batch-size", "--quality", "--audio", "--name", "--preview"):
         assert flag in out.stdout

@@ -15,10 +15,11 @@ from PIL import Image
 from sdnb import walk
 from sdnb.errors import SdnbError
 from sdnb.images import parse_infotext, read_infotext, save_image
+from sdnb.params import WalkParams
 from sdnb.prompts import encode_prompt
 from sdnb.seeds import initial_noise, slerp
 from sdnb.video import check_video, click_track, probe_video
-from sdnb.walk import WalkParams, frame_plan, preview_walk, render_walk, walk_plan
+from sdnb.walk import frame_plan, preview_walk, render_walk, walk_plan
 
 # 3 prompts, 4 + 3 frames and the closing keyframe = 8 frames; batches of 3 split a segment.
 FAST = WalkParams(
@@ -218,7 +219,7 @@ def test_random_seeds_are_resolved_once_and_written_down(pipe) -> None:
 
 
 def test_safety_checker_hits_are_reported_with_their_frame_numbers(pipe, monkeypatch) -> None:
-    real = walk.run_pipeline
+    real = walk.call_pipeline
     calls = []
 
     def flag_second_frame(*args, **kwargs):
@@ -228,7 +229,7 @@ def test_safety_checker_hits_are_reported_with_their_frame_numbers(pipe, monkeyp
             nsfw = [False, True, False]
         return images, nsfw, interrupted
 
-    monkeypatch.setattr(walk, "run_pipeline", flag_second_frame)
+    monkeypatch.setattr(walk, "call_pipeline", flag_second_frame)
     result = render_walk(FAST, name="nsfw")
     assert calls == [3, 3, 2]  # batches aligned to frame numbers: 0-2, 3-5, 6-7
     assert result.flagged == [1]

@@ -60,3 +60,12 @@ def test_bad_form_values_show_an_error_instead_of_running() -> None:
     app.start()
     assert app.thread is None
     assert "multiple of 8" in app.message.value and "Error" in app.message.value
+
+
+def test_the_model_menu_shows_names_and_gives_registry_keys() -> None:
+    form = Form(Txt2ImgParams())
+    options = dict(form.fields["model"].options)
+    assert options["Stable Diffusion 1.5"] == "sd15" and options["Stable Diffusion XL base 1.0"] == "sdxl"
+    assert "Stable Diffusion 1.5 inpainting" not in options  # a txt2img form lists txt2img models only
+    form.fields["model"].value = "sdxl"
+    assert form.params().model == "sdxl"

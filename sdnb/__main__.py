@@ -1,0 +1,7 @@
+"""``python -m sdnb <task>``: see :mod:`sdnb.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
