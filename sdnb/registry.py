@@ -7,6 +7,7 @@ their maintained copies in :data:`MOVED`, so an old tutorial's id gets a clear "
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import SdnbError
 from .settings import is_tiny
@@ -234,26 +235,24 @@ TINY_SIZE = 64
 _TINY_LIMITS = (32, 512)
 
 
+def _lookup(table: dict, key: str, what: str) -> Any:
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        raise SdnbError(
+            f"Unknown {what} {key!r}.",
+            hint=f"Choose one of: {', '.join(table)}; or pass a hub id, a local folder or a .safetensors file.",
+        ) from None
+
+
 def get_model(key: str) -> ModelSpec:
     """The registry entry for ``key`` (e.g. ``"sd15"``), or a clear error listing the choices."""
-    try:
-        return MODELS[key]
-    except KeyError:
-        raise SdnbError(
-            f"Unknown model {key!r}.",
-            hint=f"Choose one of: {', '.join(MODELS)}; or pass a local folder or .safetensors file.",
-        ) from None
+    return _lookup(MODELS, key, "model")
 
 
 def get_controlnet(key: str) -> ControlNetSpec:
     """The ControlNet entry for ``key`` (e.g. ``"sd15-canny"``), or a clear error listing the choices."""
-    try:
-        return CONTROLNETS[key]
-    except KeyError:
-        raise SdnbError(
-            f"Unknown ControlNet {key!r}.",
-            hint=f"Choose one of: {', '.join(CONTROLNETS)}; or pass a hub id or a local folder.",
-        ) from None
+    return _lookup(CONTROLNETS, key, "ControlNet")
 
 
 def models_for(task: str) -> tuple[str, ...]:

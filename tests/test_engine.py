@@ -166,11 +166,14 @@ def test_controlnet_pipelines_run_through_the_engine(family: str, sources) -> No
     blank = Image.new("RGB", (64, 64))
     noise = (pipe.unet.config.in_channels, 8, 8)
 
+    progress = Recorder()
+
     def run(control: Image.Image, stop: threading.Event | None = None) -> engine.Result:
         inputs = Inputs(args={"image": control, "height": 64, "width": 64}, noise=noise)
-        return render(p, pipe, inputs, folder=None, stop=stop, progress=Recorder(stop, stop_at=1))
+        return render(p, pipe, inputs, folder=None, stop=stop, progress=Recorder(stop, stop_at=1) if stop else progress)
 
     a, b, c = run(edges), run(edges), run(blank)
+    assert progress.updates[:STEPS] == list(range(1, STEPS + 1))
     assert np.array_equal(px(a.images[0]), px(b.images[0]))
     assert np.abs(px(a.images[0]) - px(c.images[0])).mean() > 0.5, "the control image must steer the image"
     stopped = run(edges, threading.Event())
