@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .errors import SdnbError
+from .errors import Interrupted, SdnbError
 from .images import image_grid, save_image
 from .models import explain_error, pipeline_lock
 from .params import GenParams, to_infotext
@@ -179,6 +179,40 @@ def render(
     progress = progress or NullProgress()
     batches = range(p.batch_count) if batches is None else batches
     result = Result(params=p)
+    try:
+        _render_batches(p, pipe, inputs, result, folder, stop, progress, capture_steps, preview_every, batches,
+                        save_only)
+    except KeyboardInterrupt:  # Ctrl-C or the notebook's stop button: one line, the finished images kept
+        result.interrupted = True
+        where = f", saved in {folder}" if result.paths else ""
+        message = (f"after {len(result.images)} of {p.batch_count * p.batch_size} image(s){where}; "
+                   "run it again to make the rest (same seeds, same images).")
+        progress.finish(f"Stopped {message}")
+        raise Interrupted(message, result) from None
+    done = len(result.images)
+    flagged = f"; the safety checker blacked out image(s) {result.flagged}" if result.flagged else ""
+    if result.interrupted:
+        state = f"Stopped after {done} of {len(batches) * p.batch_size} image(s)"
+        state += ": the batch under way was dropped (a half-denoised image is not what its settings say)"
+    else:
+        state = f"Done: {done} image(s)"
+    progress.finish(f"{state}; seeds {result.seeds or 'none'}{flagged}")
+    return result
+
+
+def _render_batches(
+    p: GenParams,
+    pipe: Any,
+    inputs: Inputs,
+    result: Result,
+    folder: Path | None,
+    stop: threading.Event | None,
+    progress: Progress,
+    capture_steps: tuple[int, ...],
+    preview_every: int,
+    batches: Sequence[int],
+    save_only: int | None,
+) -> None:
     with pipeline_lock(pipe):  # one run at a time per model: the sampler is swapped here
         set_sampler(pipe, p.sampler)
         embeds = encode_prompt(pipe, p.prompt, p.negative_prompt).repeat(p.batch_size)
@@ -219,8 +253,3 @@ def render(
                 result.infotexts.append(text)
                 if folder is not None and save_only in (None, batch * p.batch_size + pos):
                     result.paths.append(save_image(image, folder, infotext=text, stem=str(seed)))
-    done = len(result.images)
-    flagged = f"; the safety checker blacked out image(s) {result.flagged}" if result.flagged else ""
-    state = "Stopped" if result.interrupted else "Done"
-    progress.finish(f"{state}: {done} image(s), seeds {result.seeds}{flagged}")
-    return result

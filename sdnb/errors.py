@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SdnbError"]
+__all__ = ["SdnbError", "Interrupted"]
 
 
 class SdnbError(Exception):
@@ -22,3 +22,18 @@ class SdnbError(Exception):
         if self.hint:
             lines.append(f"\x1b[1mWhat to do:\x1b[0m {self.hint}")
         return lines
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, or the notebook's stop button, during a render: one line that says what was kept and how to go on.
+
+    A ``KeyboardInterrupt`` still (Run All stops at this cell, a terminal exits with 130), but IPython shows
+    :meth:`_render_traceback_`'s line instead of a traceback. ``result`` holds what was finished.
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.message, self.result = message, result
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[1;33mStopped\x1b[0m: {self.message}"]

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from .engine import call_pipeline
-from .errors import SdnbError
+from .errors import Interrupted, SdnbError
 from .images import image_grid, load_image, move_no_replace, save_image, slug, writable_folder
 from .models import load_pipeline, pipeline_lock
 from .params import EASINGS, Txt2ImgParams, WalkParams, as_tuples, to_infotext
@@ -456,6 +456,10 @@ def render_walk(
         try:
             with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
                 _render_frames(Walker(pipe, p, plan), result, paths, stop, progress, writer=writer)
+        except KeyboardInterrupt:  # Ctrl-C or the notebook's stop button: one line, every finished frame kept
+            result.interrupted = True
+            raise Interrupted(f"after {result.done}/{len(plan)} frames; the partial video {result.video.name} "
+                              "plays. Run this cell (or command) again to resume.", result) from None
         except BaseException:
             result.interrupted = True
             raise
@@ -603,6 +607,10 @@ def render_frames(
     with pipeline_lock(pipe):  # one run at a time per pipeline: Walker swaps the sampler
         try:
             _render_frames(Walker(pipe, p, plan), result, paths, stop, progress, batches=batches)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            raise Interrupted(f"after {result.done}/{len(mine)} frames of this part; run it again to resume.",
+                              result) from None
         except BaseException:
             result.interrupted = True
             raise

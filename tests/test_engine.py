@@ -129,7 +129,7 @@ def test_every_task_runs_through_the_engine_with_seeds_progress_and_stop(case: s
     stopped_progress = Recorder(stop, stop_at=1)
     stopped = run_task(p, batch_count=2, stop=stop, progress=stopped_progress)
     assert stopped.interrupted and not stopped.images and not stopped.paths
-    assert stopped_progress.updates == [1] and stopped_progress.message.startswith("Stopped: 0 image(s)")
+    assert stopped_progress.updates == [1] and stopped_progress.message.startswith("Stopped after 0 of 2 image(s)")
 
 
 def test_inpainting_keeps_every_unmasked_pixel(sources) -> None:
@@ -292,3 +292,24 @@ def test_regenerate_lists_the_settings_it_cannot_honour(pipe, tmp_path: Path) ->
     png = save_image(Image.new("RGB", (64, 64)), tmp_path, infotext=text)
     with pytest.warns(UserWarning, match="cannot honour .*: Clip skip, Hires upscale"):
         regenerate(png, save=False)
+
+
+def test_the_kernels_stop_button_ends_a_render_with_one_line(pipe, _outputs: Path) -> None:
+    """A KeyboardInterrupt (Ctrl-C, Jupyter's stop button) inside the second image: the first is kept."""
+    from sdnb.errors import Interrupted
+
+    class InterruptSecondImage(Recorder):
+        def update(self, done: int, preview: Image.Image | None = None) -> None:
+            super().update(done, preview)
+            if done > STEPS:
+                raise KeyboardInterrupt
+
+    progress = InterruptSecondImage()
+    with pytest.raises(Interrupted) as err:
+        run_task(Txt2ImgParams(prompt="a cat", steps=STEPS, seed=4), batch_count=3, progress=progress)
+    assert isinstance(err.value, KeyboardInterrupt)  # Run All still stops at this cell
+    lines = err.value._render_traceback_()
+    assert len(lines) == 1 and "after 1 of 3 image(s)" in lines[0] and "run it again" in lines[0]
+    assert [p.name for p in err.value.result.paths] == ["00000-4.png"]
+    assert sorted(p.name for p in (_outputs / "txt2img").iterdir()) == ["00000-4.png"]  # nothing half-written
+    assert progress.message.startswith("Stopped after 1 of 3")
