@@ -122,7 +122,7 @@ def run_task_distributed(params: Any, *, progress: Progress | None = None, **kwa
     p = dataclasses.replace(params, **{k: v for k, v in kwargs.items() if k in fields}).validate()
     rest = {k: v for k, v in kwargs.items() if k not in fields}
     with _processes() as state:
-        p = dataclasses.replace(p, seed=_from_main(state, lambda: resolve_seed(p.seed)))
+        p = dataclasses.replace(p, seed=_from_main(state, lambda: resolve_seed(p.seed, p.images())))
         mine = range(state.process_index, p.batch_count, state.num_processes)
         progress = progress if progress is not None and state.is_main_process else NullProgress()
         return run_task(p, batches=mine, progress=progress, **rest)

@@ -214,7 +214,7 @@ def _render_batches(
     save_only: int | None,
 ) -> None:
     with pipeline_lock(pipe):  # one run at a time per model: the sampler is swapped here
-        set_sampler(pipe, p.sampler)
+        set_sampler(pipe, p.sampler, p.schedule_type)
         embeds = encode_prompt(pipe, p.prompt, p.negative_prompt).repeat(p.batch_size)
         family = getattr(pipe, "sdnb_family", "sd15")
         steps = inputs.steps or p.steps

@@ -133,7 +133,7 @@ def run_task(
         raise SdnbError(f"{type(params).__name__} has no parameter {', '.join(map(repr, unknown))}.",
                         hint=f"Use one of: {', '.join(sorted(fields))}.")
     p = dataclasses.replace(params, **overrides).validate()
-    p = dataclasses.replace(p, seed=resolve_seed(p.seed))
+    p = dataclasses.replace(p, seed=resolve_seed(p.seed, p.images()))
     if batches is not None and any(not 0 <= k < p.batch_count for k in batches):
         raise SdnbError(f"Batch numbers must be from 0 to {p.batch_count - 1} (got {list(batches)}).")
     target = writable_folder(folder or output_dir() / p.task) if save else None

@@ -313,6 +313,7 @@ def _derive(base: Any, cls: type, extra: dict[str, Any]) -> Any:
     finally:
         diffusers.utils.logging.set_verbosity(level)
     pipe.sdnb_model, pipe.sdnb_family, pipe.sdnb_plan = base.sdnb_model, base.sdnb_family, base.sdnb_plan
+    pipe.sdnb_scheduler_config = base.sdnb_scheduler_config
     pipe.__dict__["_sdnb_lock"] = pipeline_lock(base)  # one run at a time on the shared weights
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -355,6 +356,7 @@ def _load_model(model: str | os.PathLike | ModelSpec, family: str | None, plan: 
     pipe.sdnb_model = spec.key if spec else Path(where).name
     pipe.sdnb_family = fam
     pipe.sdnb_plan = plan
+    pipe.sdnb_scheduler_config = dict(pipe.scheduler.config)  # samplers are built on the model's own schedule
     _LOADED = _Loaded(key, pipe, active=pipe)
     return _LOADED
 

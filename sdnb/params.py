@@ -10,6 +10,7 @@ as the WebUI's single ``create_infotext`` serves every task.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from collections.abc import Mapping, Sequence
@@ -19,8 +20,16 @@ from typing import Any, ClassVar, TypeVar
 
 from .errors import SdnbError
 from .images import slug
-from .registry import MODELS, models_for, native_size, size_limits
-from .samplers import SAMPLERS, WALK_SAMPLERS, sampler_from_infotext
+from .registry import MODELS, MOVED, models_for, native_size, size_limits
+from .samplers import (
+    SAMPLERS,
+    SCHEDULES,
+    WALK_SAMPLERS,
+    check_sampler,
+    resolve_schedule,
+    sampler_from_infotext,
+    split_sampler_name,
+)
 from .seeds import MAX_SEED, check_seed
 
 __all__ = [
@@ -28,6 +37,9 @@ __all__ = [
     "spec_of",
     "check_fields",
     "check_size",
+    "check_model",
+    "check_prompt",
+    "model_from_infotext",
     "base_type",
     "item_type",
     "with_native_size",
@@ -80,7 +92,9 @@ def spec_of(params_cls: type, name: str) -> Spec:
 
 
 def _check_range(errors: list[str], name: str, value: float, spec: Spec) -> None:
-    if spec.min is not None and value < spec.min or spec.max is not None and value > spec.max:
+    if not math.isfinite(value):
+        errors.append(f"{spec.label} must be a finite number (got {value}).")
+    elif spec.min is not None and value < spec.min or spec.max is not None and value > spec.max:
         errors.append(f"{spec.label} must be between {spec.min:g} and {spec.max:g} (got {value}).")
 
 
@@ -100,15 +114,56 @@ def check_fields(params: Any, names: Sequence[str], errors: list[str]) -> None:
 
 
 def check_size(model: str, width: Any, height: Any, errors: list[str]) -> None:
-    """Width and height must be multiples of 8 within the model's limits (not checked for an unknown model)."""
-    if model not in MODELS:
-        return
-    lo, hi = size_limits(model)
+    """Width and height must be whole multiples of 8, within the model's limits when it is a registry model."""
+    lo, hi = size_limits(model) if model in MODELS else (8, 8192)
     for name, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int) or value % 8:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"{name.title()} must be a whole number of pixels (got {value!r}).")
+        elif value % 8:
             errors.append(f"{name.title()} must be a multiple of 8 (got {value}); try {_round8(value)}.")
         elif not lo <= value <= hi:
-            errors.append(f"{name.title()} must be between {lo} and {hi} for {model} (got {value}).")
+            limits = f" for {model}" if model in MODELS else ""
+            errors.append(f"{name.title()} must be between {lo} and {hi}{limits} (got {value}).")
+
+
+def check_model(model: Any, task: str, errors: list[str]) -> None:
+    """A registry name that can run ``task``, or a hub id (``owner/name``), a local folder or ``.safetensors`` file.
+
+    Deleted hub ids name their replacement; registry names are matched without regard to case.
+    """
+    choices = ", ".join(models_for(task))
+    if not isinstance(model, str) or not model.strip():
+        errors.append(f"Model must be a registry name ({choices}), a hub id, a folder or a .safetensors file "
+                      f"(got {model!r}).")
+        return
+    moved = {k.lower(): v for k, v in MOVED.items()}.get(model.lower())
+    if moved:
+        errors.append(f"Model {model!r} was deleted from the hub; use {moved!r} (or a registry name: {choices}).")
+    elif model in MODELS and task not in MODELS[model].tasks:
+        errors.append(f"Model {model!r} cannot run {task}; choose one of: {choices}.")
+    elif model not in MODELS and not _model_reference(model):
+        errors.append(f"Model {model!r} is not a registry name ({choices}), a hub id (owner/name), a folder or a "
+                      ".safetensors file.")
+
+
+def _model_reference(text: str) -> bool:
+    """True for what the loader can try: an existing folder or file, or an ``owner/name`` hub id."""
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".safetensors" or path.is_dir():
+        return True
+    return text.count("/") == 1 and not text.startswith((".", "/", "~")) and all(text.split("/"))
+
+
+_NEGATIVE_LINE = "Negative prompt:"
+
+
+def check_prompt(label: str, text: Any, errors: list[str]) -> None:
+    """Prompt text, with no line that the WebUI's format would read as the start of the negative prompt."""
+    if not isinstance(text, str):
+        errors.append(f"{label} must be text (got {type(text).__name__}).")
+    elif any(line.strip().startswith(_NEGATIVE_LINE) for line in text.split("\n")):
+        errors.append(f"A line of the {label.lower()} starts with '{_NEGATIVE_LINE}': in the saved parameters it "
+                      "would turn into the negative prompt. Put that text in the Negative prompt box instead.")
 
 
 def base_type(hint: Any) -> Any:
@@ -128,9 +183,10 @@ def item_type(hint: Any) -> Any:
 
 
 def with_native_size(params: Any) -> Any:
-    """A copy of a params object with empty ``width``/``height`` filled in from its model's native size."""
+    """A copy of a params object with empty (None) ``width``/``height`` filled in from its model's native size."""
     size = native_size(params.model) if params.model in MODELS else 512
-    return dataclasses.replace(params, width=params.width or size, height=params.height or size)
+    return dataclasses.replace(params, width=size if params.width is None else params.width,
+                               height=size if params.height is None else params.height)
 
 
 @dataclass
@@ -152,7 +208,10 @@ class GenParams:
     negative_prompt: str = _f("blurry, low quality", "Negative prompt", help="What to steer away from.",
                               multiline=True)
     model: str = _f("sd15", "Model", choices=models_for("txt2img"), infotext="Model")
-    sampler: str = _f("DPM++ 2M Karras", "Sampler", choices=tuple(SAMPLERS), infotext="Sampler")
+    sampler: str = _f("DPM++ 2M", "Sampler", choices=tuple(SAMPLERS), infotext="Sampler")
+    schedule_type: str = _f("Automatic", "Schedule type", help="How the noise level falls over the steps; "
+                            "Automatic = the sampler's own (Karras for DPM++ 2M).", choices=tuple(SCHEDULES),
+                            infotext="Schedule type")
     steps: int = _f(20, "Steps", help="Denoising steps.", min=1, max=150, step=1, infotext="Steps")
     cfg_scale: float = _f(7.0, "CFG scale", help="How strongly to follow the prompt.", min=0.0, max=30.0,
                           step=0.5, infotext="CFG scale")
@@ -167,21 +226,39 @@ class GenParams:
     batch_count: int = _f(1, "Batch count", help="Passes, one after another.", min=1, max=100, step=1)
 
     def resolved(self: P) -> P:
-        """A copy with width/height filled in from the model's native size."""
-        return with_native_size(self)
+        """A copy with width/height filled in from the model's native size and an old combined sampler name
+        ("DPM++ 2M Karras") split into sampler and schedule type."""
+        p = with_native_size(self)
+        if isinstance(p.sampler, str) and isinstance(p.schedule_type, str):
+            sampler, schedule = split_sampler_name(p.sampler, p.schedule_type)
+            p = dataclasses.replace(p, sampler=sampler, schedule_type=schedule)
+        return p
+
+    def images(self) -> int:
+        """How many images the whole run makes (batch count x batch size)."""
+        return self.batch_count * self.batch_size
 
     def problems(self) -> list[str]:
         """Every problem with these (resolved) values, one sentence each; subclasses add their own."""
         errors: list[str] = []
-        for name in ("prompt", "negative_prompt"):
-            if not isinstance(getattr(self, name), str):
-                errors.append(f"{spec_of(type(self), name).label} must be text.")
-        check_fields(self, ("model", "sampler", "steps", "cfg_scale", "batch_size", "batch_count"), errors)
+        check_prompt("Prompt", self.prompt, errors)
+        check_prompt("Negative prompt", self.negative_prompt, errors)
+        check_model(self.model, self.task, errors)
+        errors += check_sampler(self.sampler, self.schedule_type)
+        check_fields(self, ("steps", "cfg_scale", "batch_size", "batch_count"), errors)
         check_size(self.model, self.width, self.height, errors)
         try:
             check_seed(self.seed)
         except SdnbError as exc:
             errors.append(exc.message)
+        else:
+            counts = [self.batch_count, self.batch_size]
+            if self.seed != -1 and all(isinstance(n, int) and n > 0 for n in counts):
+                last = self.seed + self.images() - 1
+                if last > MAX_SEED:
+                    errors.append(f"Seed {self.seed} is too large for {self.images()} images: image k uses seed + k, "
+                                  f"and the last would be {last}, above {MAX_SEED}. Use a seed of at most "
+                                  f"{MAX_SEED - self.images() + 1}.")
         return errors
 
     def validate(self: P) -> P:
@@ -204,6 +281,9 @@ class GenParams:
             if not key or key in ("Seed", "Batch size") or key in out:
                 continue
             out[key] = _format_value(self, f.name, key)
+        if "Schedule type" in out:  # the schedule that ran, never "Automatic" (which the WebUI may resolve otherwise)
+            schedule = resolve_schedule(self.sampler, self.schedule_type)
+            out["Schedule type"] = None if schedule == "Automatic" else schedule
         return out
 
     @classmethod
@@ -219,20 +299,19 @@ class GenParams:
                 raw = settings[key]
                 if key == "Size":
                     values["width"], values["height"] = _parse_size(raw)
-                elif key == "Sampler":
-                    values["sampler"] = sampler_from_infotext(settings)
+                elif key in ("Sampler", "Schedule type"):
+                    values["sampler"], values["schedule_type"] = sampler_from_infotext(settings)
                 elif key == "Model":
-                    values["model"] = _guess_model(raw, cls.task)
+                    values["model"] = model_from_infotext(settings)
                 else:
                     values[f.name] = _parse_value(base_type(hints[f.name]), raw)
-            for required in ("Steps", "Size", "Seed", "CFG scale"):
-                if required not in settings:
-                    raise KeyError(required)
-        except (KeyError, ValueError) as exc:
-            raise SdnbError(
-                f"These parameters lack a usable {exc} value, so the image cannot be regenerated.",
-                hint="Regenerate from a PNG written by sdnb or the AUTOMATIC1111 WebUI.",
-            ) from exc
+        except ValueError as exc:
+            raise SdnbError(f"The parameters have {exc}, so the image cannot be regenerated.",
+                            hint="Regenerate from a PNG written by sdnb or the AUTOMATIC1111 WebUI.") from None
+        missing = [key for key in ("Steps", "Size", "Seed", "CFG scale") if key not in settings]
+        if missing:
+            raise SdnbError(f"The parameters lack {', '.join(missing)}, so the image cannot be regenerated.",
+                            hint="Regenerate from a PNG written by sdnb or the AUTOMATIC1111 WebUI.")
         return cls(**values)
 
     @classmethod
@@ -284,18 +363,16 @@ def _format_value(p: Any, name: str, key: str) -> Any:
 
 def _parse_size(raw: str) -> tuple[int, int]:
     parts = raw.lower().split("x")
-    if len(parts) != 2:
-        raise ValueError("Size")
-    width, height = (int(v) for v in parts)
-    return width, height
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise ValueError(f"Size {raw!r}, not WIDTHxHEIGHT in pixels (e.g. 512x768)")
+    return int(parts[0]), int(parts[1])
 
 
 def _parse_value(kind: Any, raw: str) -> Any:
-    if kind is int:
-        return int(raw)
-    if kind is float:
-        return float(raw)
-    return raw
+    try:
+        return kind(raw) if kind in (int, float) else raw
+    except ValueError:
+        raise ValueError(f"{raw!r} where a {'whole number' if kind is int else 'number'} belongs") from None
 
 
 @dataclass
@@ -437,21 +514,22 @@ def params_from_infotext(text: str) -> GenParams:
     from .images import parse_infotext
 
     info = parse_infotext(text)
-    model = _guess_model(info.settings.get("Model", "sd15"), "")
+    model = model_from_infotext(info.settings)
     cls = PARAMS[task_of(info.settings, model)]
     return cls.from_settings(info.prompt, info.negative_prompt, info.settings)
 
 
-def _guess_model(name: str, task: str) -> str:
-    """A registry key for a WebUI checkpoint name ("sd_xl_base_1.0" -> "sdxl"); SD 1.5 when unsure."""
-    if name in MODELS and (not task or task in MODELS[name].tasks):
-        return name
-    low = name.lower()
-    if "xl" in low:
-        return "sdxl"
-    if any(k in low for k in ("v2-1", "2.1", "2-1", "768-v", "v2")):
-        return "sd21"
-    return "sd15"
+def model_from_infotext(settings: Mapping[str, str]) -> str:
+    """The registry name of the checkpoint an infotext names, by its ``Model hash`` or its exact file name;
+    otherwise the name as written (never a guess from parts of the name: fine-tunes of every family share them).
+
+    An unknown name then fails validation with a message that says to choose the model (``model=...``).
+    """
+    name, digest = settings.get("Model", "").strip(), settings.get("Model hash", "").strip().lower()
+    for key, spec in MODELS.items():
+        if name == key or digest in spec.webui_hashes or name in spec.webui_names:
+            return key
+    return name or "sd15"
 
 
 def _round8(value: Any) -> int:
@@ -491,7 +569,8 @@ class WalkParams:
                                  "per segment.", min=1, max=10_000)
     negative_prompt: str = _same_as_txt2img("negative_prompt")
     model: str = _same_as_txt2img("model")
-    sampler: str = _f("DPM++ 2M Karras", "Sampler", help="Deterministic samplers only.", choices=WALK_SAMPLERS)
+    sampler: str = _f("DPM++ 2M", "Sampler", help="Deterministic samplers only.", choices=WALK_SAMPLERS)
+    schedule_type: str = _same_as_txt2img("schedule_type")
     steps: int = _same_as_txt2img("steps")
     cfg_scale: float = _same_as_txt2img("cfg_scale")
     width: int | None = _same_as_txt2img("width")
@@ -524,6 +603,9 @@ class WalkParams:
         text become one prompt per line.
         """
         p = as_tuples(self.resolved())
+        if isinstance(p.sampler, str) and isinstance(p.schedule_type, str):
+            sampler, schedule = split_sampler_name(p.sampler, p.schedule_type)
+            p = dataclasses.replace(p, sampler=sampler, schedule_type=schedule)
         errors: list[str] = []
         if len(p.prompts) < 2:
             errors.append(f"Give at least two prompts, one per line (got {len(p.prompts)}).")
@@ -542,13 +624,16 @@ class WalkParams:
         for n in p.frames:
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
                 errors.append(f"Frames per segment must be whole numbers from 1 to {limit} (got {n!r}).")
-        names = ["model", "steps", "cfg_scale", "fps", "easing", "batch_size", "quality"]
         if p.sampler in SAMPLERS and p.sampler not in WALK_SAMPLERS:
             errors.append(f"Sampler {p.sampler!r} adds fresh noise at every step, so neighbouring frames would "
                           f"flicker; use one of {', '.join(WALK_SAMPLERS)}.")
         else:
-            names.append("sampler")
-        check_fields(p, names, errors)
+            errors += check_sampler(p.sampler, p.schedule_type)
+        for text in p.prompts:
+            check_prompt("Prompt", text, errors)
+        check_prompt("Negative prompt", p.negative_prompt, errors)
+        check_model(p.model, "txt2img", errors)
+        check_fields(p, ["steps", "cfg_scale", "fps", "easing", "batch_size", "quality"], errors)
         check_size(p.model, p.width, p.height, errors)
         if not isinstance(p.loop, bool):
             errors.append(f"Loop must be True or False (got {p.loop!r}).")

@@ -53,6 +53,10 @@ class ModelSpec:
     fp16_variant: bool = True
     modelscope: str | None = None
     tasks: tuple[str, ...] = ("txt2img", "img2img", "inpaint")
+    #: The checkpoint as the WebUI names it in infotext (``Model: v1-5-pruned-emaonly``) and its short hashes
+    #: (``Model hash``: the first 10 hex digits of the file's SHA-256), so a WebUI PNG names its model exactly.
+    webui_names: tuple[str, ...] = ()
+    webui_hashes: tuple[str, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -67,7 +71,10 @@ MODELS: dict[str, ModelSpec] = {
             256,
             1024,
             "maintained copy after runwayml deleted its repo (Sept 2024); see e.g. GitHub issues "
-            "frankchieng/ComfyUI_Aniportrait#10, FaceAdapter/Face-Adapter#25",
+            "frankchieng/ComfyUI_Aniportrait#10, FaceAdapter/Face-Adapter#25; WebUI hash 6ce0161689 of "
+            "v1-5-pruned-emaonly.safetensors as listed by WebUI API clients (sd-models titles)",
+            webui_names=("v1-5-pruned-emaonly", "v1-5-pruned"),
+            webui_hashes=("6ce0161689",),
         ),
         ModelSpec(
             "sd21",
@@ -78,7 +85,10 @@ MODELS: dict[str, ModelSpec] = {
             384,
             1536,
             "Stability AI removed the SD 2.x repos in Nov 2025; community copy used by "
-            "huggingface/optimum-habana#2363 and Nerogar/OneTrainer#1140 (see huggingface/diffusers#12874)",
+            "huggingface/optimum-habana#2363 and Nerogar/OneTrainer#1140 (see huggingface/diffusers#12874); "
+            "WebUI hashes dcd690123c (v2-1_768-ema-pruned.safetensors) and ad2a33c361 (.ckpt) from WebUI API clients",
+            webui_names=("v2-1_768-ema-pruned",),
+            webui_hashes=("dcd690123c", "ad2a33c361"),
         ),
         ModelSpec(
             "sdxl",
@@ -88,8 +98,11 @@ MODELS: dict[str, ModelSpec] = {
             1024,
             512,
             2048,
-            "Stability AI's repo, still published (diffusers SDXL docs)",
+            "Stability AI's repo, still published (diffusers SDXL docs); WebUI hash 31e35c80fc of "
+            "sd_xl_base_1.0.safetensors from WebUI API clients",
             modelscope="AI-ModelScope/stable-diffusion-xl-base-1.0",
+            webui_names=("sd_xl_base_1.0",),
+            webui_hashes=("31e35c80fc",),
         ),
         ModelSpec(
             "sd15-inpainting",
@@ -273,3 +286,95 @@ def size_limits(key: str) -> tuple[int, int]:
         return _TINY_LIMITS
     spec = get_model(key)
     return spec.min_size, spec.max_size
+
+
+@dataclass(frozen=True)
+class UpscalerSpec:
+    """One named Real-ESRGAN weight file: the hub repo and file that carry it, its scale and architecture.
+
+    ``architecture`` is spandrel's id ("ESRGAN": RRDBNet; "Compact": SRVGGNetCompact), also the tiny stand-in
+    built in tiny mode. ``sha256`` is the file's, checked after download; for the ``.pth`` entries it equals the
+    authors' release at ``upstream``, so the hub copy is the original file byte for byte.
+    """
+
+    key: str
+    label: str
+    repo: str
+    filename: str
+    scale: int
+    architecture: str
+    sha256: str
+    license: str
+    upstream: str  # the authors' original release, the alternative when the hub copy is gone
+    source: str  # where the repo and file were verified
+
+
+_ESRGAN_RELEASES = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+_ESRGAN_LICENSE = "BSD-3-Clause (the weights of xinntao/Real-ESRGAN)"
+
+UPSCALERS: dict[str, UpscalerSpec] = {
+    u.key: u
+    for u in (
+        UpscalerSpec(
+            "RealESRGAN_x4plus",
+            "Real-ESRGAN x4plus (photos, RRDBNet 23 blocks)",
+            "Comfy-Org/Real-ESRGAN_repackaged",
+            "RealESRGAN_x4plus.safetensors",
+            4,
+            "ESRGAN",
+            "37f9a931c215f040aa6d50f711f2cb115f713c46df1d0d6469a8bd7bfe9a60bb",
+            _ESRGAN_LICENSE + "; the repo declares bsd-3-clause",
+            f"{_ESRGAN_RELEASES}/v0.1.0/RealESRGAN_x4plus.pth",
+            "ComfyUI's org repackages the official .pth as safetensors; repo, file name, size 66,857,836 bytes and "
+            "this sha256 found in several independent projects' download lists (ComfyUI workflow_templates' model "
+            "list, install scripts; one pins revision 5fd49b7b278836f48af63ecd314d0f98ab336105 and reports "
+            "byte-identical upscales to the .pth), code search, Dec 2026; not downloaded here (no network)",
+        ),
+        UpscalerSpec(
+            "RealESRGAN_x4plus_anime_6B",
+            "Real-ESRGAN x4plus anime (illustrations, RRDBNet 6 blocks)",
+            "amd/realesrgan-x4plus-anime-6b",
+            "RealESRGAN_x4plus_anime_6B.pth",
+            4,
+            "ESRGAN",
+            "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
+            _ESRGAN_LICENSE,
+            f"{_ESRGAN_RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",
+            "AMD's hub copy of the v0.2.2.4 release; repo and file name used by several projects' hf_hub_download "
+            "calls and download scripts (one pins revision b14ff5f8ecb5a4b56ce4049a58d0bca1f8814690 and says the "
+            "model card records this upstream sha256; 17,938,799 bytes), code search, Dec 2026; the sha256 is the "
+            "release file's in independent lists (e.g. an AUR PKGBUILD); not downloaded here (no network)",
+        ),
+        UpscalerSpec(
+            "realesr-general-x4v3",
+            "Real-ESRGAN general x4v3 (small and fast, Compact)",
+            "leonelhs/realesrgan",
+            "realesr-general-x4v3.pth",
+            4,
+            "Compact",
+            "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",
+            _ESRGAN_LICENSE + " (the repo card says MIT for its packaging)",
+            f"{_ESRGAN_RELEASES}/v0.2.5.0/realesr-general-x4v3.pth",
+            "proposed as the weights' hub home in xinntao/Real-ESRGAN PR #641 (open) by its owner; repo and file "
+            "used by projects' hf_hub_download/snapshot_download calls; one pins revision "
+            "6907f85a9095e201ec4b3c7e91bbb66cdec0f04d with this sha256 (4,885,111 bytes), the same as the v0.2.5.0 "
+            "release file in several independent lists, code search, Dec 2026; no other hub copy of this .pth was "
+            "found; not downloaded here (no network). Loaded alone it is the full-denoise end of the authors' "
+            "denoise-strength blend with realesr-general-wdn-x4v3",
+        ),
+    )
+}
+
+
+def get_upscaler(key: str) -> UpscalerSpec:
+    """The Real-ESRGAN entry for ``key`` (e.g. ``"RealESRGAN_x4plus"``), or a clear error listing the choices."""
+    try:
+        return UPSCALERS[key]
+    except (KeyError, TypeError):
+        raise SdnbError(
+            f"Unknown upscaler {key!r}.",
+            hint=f"Choose one of: {', '.join(UPSCALERS)}; or pass a local .safetensors or .pth weight file.",
+        ) from None
+
+
+__all__ += ["UPSCALERS", "UpscalerSpec", "get_upscaler"]

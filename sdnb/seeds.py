@@ -27,9 +27,10 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-def resolve_seed(seed: int) -> int:
-    """-1 becomes a fresh random seed; any other valid seed is returned unchanged."""
-    return secrets.randbelow(MAX_SEED + 1) if check_seed(seed) == -1 else seed
+def resolve_seed(seed: int, images: int = 1) -> int:
+    """-1 becomes a fresh random seed, low enough that ``images`` images (seed + k) all stay valid seeds;
+    any other valid seed is returned unchanged."""
+    return secrets.randbelow(MAX_SEED + 2 - max(1, images)) if check_seed(seed) == -1 else seed
 
 
 def initial_noise(seeds: Sequence[int], shape: Sequence[int]) -> torch.Tensor:

@@ -45,7 +45,7 @@ def xy_grid(
             raise SdnbError(f"{type(params).__name__} has no parameter {name!r}.", hint=f"Use one of: {sorted(names)}")
     if not xs or (y and not ys):
         raise SdnbError("Give at least one value for each swept parameter.")
-    base = dataclasses.replace(params, seed=resolve_seed(params.seed))
+    base = dataclasses.replace(params, seed=resolve_seed(params.seed, params.images()))
     rows = list(ys) if y else [None]
     images = []
     for yv in rows:

@@ -173,7 +173,7 @@ class Walker:
     embeddings (each prompt encoded once) and each seed's initial noise."""
 
     def __init__(self, pipe: Any, params: WalkParams, plan: FramePlan) -> None:
-        set_sampler(pipe, params.sampler)
+        set_sampler(pipe, params.sampler, params.schedule_type)
         self.pipe, self.params, self.plan = pipe, params, plan
         self.embeds = [encode_prompt(pipe, text, params.negative_prompt) for text in params.prompts]
         scale = pipe.vae_scale_factor
@@ -209,7 +209,7 @@ def _infotext(p: WalkParams, plan: FramePlan, j: int) -> str:
     """The WebUI infotext of frame ``j``: the noise is the WebUI's variation-seed slerp at strength t."""
     a, b, t = plan.pair(j)
     frame = Txt2ImgParams(prompt=p.prompts[a], negative_prompt=p.negative_prompt, model=p.model, sampler=p.sampler,
-                          steps=p.steps, cfg_scale=p.cfg_scale, width=p.width, height=p.height, seed=p.seeds[a])
+                          schedule_type=p.schedule_type, steps=p.steps, cfg_scale=p.cfg_scale, width=p.width, height=p.height, seed=p.seeds[a])
     return to_infotext(frame, p.seeds[a], extra={
         "Variation seed": p.seeds[b],
         "Variation seed strength": f"{t:.6f}",

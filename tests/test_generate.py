@@ -32,7 +32,8 @@ def test_same_seed_same_pixels_and_batch_seeds_follow_the_webui_rule(pipe, _outp
     info = parse_infotext(read_infotext(a.paths[1]))
     assert info.prompt == "a cat in a forest"
     assert info.settings["Seed"] == "124" and info.settings["Size"] == "64x64"
-    assert info.settings["Sampler"] == "DPM++ 2M Karras" and info.settings["Steps"] == "4"
+    assert info.settings["Sampler"] == "DPM++ 2M" and info.settings["Schedule type"] == "Karras"
+    assert info.settings["Steps"] == "4"
 
 
 def test_requested_size_is_what_is_saved(pipe) -> None:

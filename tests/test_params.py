@@ -23,8 +23,8 @@ def test_defaults_resolve_to_the_models_native_size() -> None:
         ({"batch_count": 0}, "Batch count"),
         ({"seed": 2**32}, "outside 0..4294967295"),
         ({"seed": -2}, "outside"),
-        ({"model": "sd9"}, "Model must be one of"),
-        ({"sampler": "Euler b"}, "Sampler must be one of"),
+        ({"model": "sd9"}, "Model 'sd9' is not a registry name"),
+        ({"sampler": "Euler b"}, "Sampler 'Euler b' cannot be run faithfully here. Closest choices: Euler"),
         ({"steps": "20"}, "Steps must be a number"),
     ],
 )
@@ -58,7 +58,8 @@ def test_from_infotext_reads_sdnb_and_webui_texts() -> None:
     p = Txt2ImgParams.from_infotext(webui)
     assert p.prompt == "masterpiece, a castle\non a hill"
     assert p.negative_prompt == "lowres, (bad hands:1.2)"
-    assert (p.sampler, p.steps, p.cfg_scale, p.seed, p.width, p.height) == ("DPM++ 2M Karras", 28, 6.5, 1234, 512, 768)
+    assert (p.sampler, p.schedule_type, p.steps, p.cfg_scale, p.seed) == ("DPM++ 2M", "Karras", 28, 6.5, 1234)
+    assert (p.width, p.height) == (512, 768)
     with pytest.raises(SdnbError, match="cannot be regenerated"):
         Txt2ImgParams.from_infotext("a cat\nSteps: 20, Sampler: Euler, CFG scale: 7")
 
