@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import SdnbError
+from .errors import SdnbError, redact_secrets
 from .settings import env_token, hub_offline, is_tiny, set_env_token
 
 __all__ = ["LoginResult", "login", "find_token", "redact"]
@@ -67,9 +67,10 @@ def find_token() -> tuple[str | None, str | None]:
 
 
 def redact(text: str, token: str | None = None) -> str:
-    """``text`` with the token (given, or found) replaced by ``hf_***``."""
+    """``text`` with the token (given, or found) and anything else token-like replaced (see
+    :func:`sdnb.errors.redact_secrets`)."""
     token = token or find_token()[0]
-    return text.replace(token, "hf_***") if token else text
+    return redact_secrets(text.replace(token, "hf_***") if token else text)
 
 
 def _whoami(token: str) -> str | None:

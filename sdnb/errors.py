@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-__all__ = ["SdnbError", "Interrupted"]
+import re
+
+__all__ = ["SdnbError", "Interrupted", "redact_secrets"]
+
+#: What a secret looks like in text: a Hugging Face token, the password part of a URL, a token in a query.
+_SECRETS = (
+    (re.compile(r"hf_[A-Za-z0-9]{8,}"), "hf_***"),
+    (re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), "***@"),
+    (re.compile(r"(?<=://)[^/\s:@]{16,}@"), "***@"),
+    (re.compile(r"(?i)((?:token|access_token|api_key|key|password)=)[^&\s]+"), r"\1***"),
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with anything token-like hidden: Hugging Face tokens, URL passwords, ``token=`` query values.
+
+    Every message sdnb raises goes through it, so a token pasted into a model field or a mirror address
+    with credentials never shows up in an error.
+    """
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class SdnbError(Exception):
@@ -13,8 +34,8 @@ class SdnbError(Exception):
     """
 
     def __init__(self, message: str, *, hint: str = "") -> None:
-        self.message = message.strip()
-        self.hint = hint.strip()
+        self.message = redact_secrets(str(message).strip())
+        self.hint = redact_secrets(str(hint).strip())
         super().__init__(self.message + (f"\n{self.hint}" if self.hint else ""))
 
     def _render_traceback_(self) -> list[str]:
@@ -32,6 +53,7 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, message: str, result: object = None) -> None:
+        message = redact_secrets(message)
         super().__init__(message)
         self.message, self.result = message, result
 

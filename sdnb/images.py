@@ -41,10 +41,10 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Infotext: "prompt\nNegative prompt: ...\nSteps: 20, Sampler: Euler a, ..."
 
-# The WebUI's own pattern for one `Key: value` item of the last line; a value is either a
-# JSON string in double quotes or anything up to the next comma.
-_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_KEY = re.compile(r"\w[\w \-/]*[\w\-/]")
+# One `Key: value` item of the last line, as the WebUI's pattern reads it: r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'.
+# That regex takes quadratic time on hostile lines (a 200 KB line of spaces: minutes), so :func:`_settings_items`
+# reads the same items with one linear scan; a test checks both agree.
+_KEY = re.compile(r"\w[\w \-/]{0,62}[\w\-/]")
 _NEGATIVE = "Negative prompt:"
 _MIN_SETTINGS = 3  # the WebUI reads the last line as settings only with this many items
 
@@ -115,6 +115,49 @@ def _unquote(value: str) -> str:
     return value
 
 
+def _is_key_char(c: str) -> bool:
+    return c.isalnum() or c in "_ -/"
+
+
+def _settings_items(line: str) -> list[tuple[str, str]]:
+    """The ``(key, raw value)`` items of a settings line, exactly as the WebUI's regex finds them, in linear time.
+
+    An item is a key (a word character, then word characters, spaces, ``-`` or ``/``) ending at a colon, then a
+    value: a JSON-quoted string when a comma or the line's end follows its closing quote, else everything up to
+    the next comma. Text that is not an item is skipped, as ``re.findall`` skips it.
+    """
+    items: list[tuple[str, str]] = []
+    pos, n = 0, len(line)
+    while pos < n:
+        colon = line.find(":", pos)
+        if colon < 0:
+            break
+        start = colon
+        while start > pos and _is_key_char(line[start - 1]):
+            start -= 1
+        while start < colon and not (line[start].isalnum() or line[start] == "_"):
+            start += 1
+        if colon - start < 2:  # no key of two or more characters ends here
+            pos = colon + 1
+            continue
+        k = colon + 1
+        while k < n and line[k].isspace():
+            k += 1
+        end = -1
+        if k < n and line[k] == '"':
+            m = k + 1
+            while m < n and line[m] != '"':
+                m += 2 if line[m] == "\\" and m + 1 < n and line[m + 1] != "\n" else 1
+            if m < n and m > k + 1 and (m + 1 == n or line[m + 1] == ","):
+                end = m + 1
+        if end < 0:
+            comma = line.find(",", k)
+            end = n if comma < 0 else comma
+        items.append((line[start:colon], line[k:end]))
+        pos = end + 1
+    return items
+
+
 def parse_infotext(text: str) -> Infotext:
     """Read a WebUI infotext with the WebUI's own rules.
 
@@ -123,9 +166,10 @@ def parse_infotext(text: str) -> Infotext:
     from there on they are the negative prompt. Each line is stripped.
     """
     *lines, last = str(text).strip().split("\n")
-    if len(_PARAM.findall(last)) < _MIN_SETTINGS:
+    items = _settings_items(last)
+    if len(items) < _MIN_SETTINGS:
         lines.append(last)
-        last = ""
+        items = []
     prompt, negative, in_negative = "", "", False
     for line in lines:
         line = line.strip()
@@ -136,7 +180,7 @@ def parse_infotext(text: str) -> Infotext:
             negative += ("\n" if negative else "") + line
         else:
             prompt += ("\n" if prompt else "") + line
-    settings = {key: _unquote(value) for key, value in _PARAM.findall(last)}
+    settings = {key: _unquote(value) for key, value in items}
     return Infotext(prompt, negative, settings)
 
 
@@ -148,8 +192,9 @@ def _decode_user_comment(raw: object) -> str | None:
         return None
     header, body = raw[:8], raw[8:]
     if header == b"UNICODE\0":
-        # piexif (used by the WebUI) writes big-endian; Windows tools write little-endian.
-        little = body[1:2] == b"\0" and body[:1] != b"\0"
+        # piexif (used by the WebUI) writes big-endian; Windows tools write little-endian. The settings line is
+        # ASCII, whose high bytes are zero: they sit at even offsets in big-endian text, odd in little-endian.
+        little = body[1::2].count(0) > body[0::2].count(0)
         return body.decode("utf-16-le" if little else "utf-16-be", errors="replace")
     return body.decode("utf-8", errors="replace").rstrip("\0")
 

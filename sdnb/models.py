@@ -21,7 +21,7 @@ import torch
 from .device import MemoryPlan, apply_plan, plan_memory
 from .errors import SdnbError
 from .registry import CONTROLNETS, MODELS, MOVED, ModelSpec
-from .settings import hub_offline, is_tiny, models_dir
+from .settings import apply_mirror, hub_offline, is_tiny, models_dir
 from .tiny import tiny_controlnet_dir, tiny_model_dir
 
 __all__ = [
@@ -228,7 +228,7 @@ def explain_error(exc: BaseException, repo: str) -> SdnbError:
         why = "HF_HUB_OFFLINE is set" if hub_offline() else f"{constants.ENDPOINT} could not be reached"
         return SdnbError(
             f"{repo} is not in the local cache and {why}, so it cannot be downloaded.",
-            hint="Connect to the internet (or set HF_ENDPOINT to a reachable mirror before importing sdnb), "
+            hint="Connect to the internet (or use a reachable mirror: sdnb.settings.set_mirror('https://hf-mirror.com')), "
             "put the model in SDNB_MODELS_DIR, or use tiny mode (SDNB_TINY=1) to try the notebooks offline.",
         )
     return SdnbError(f"Loading {repo} failed: {type(exc).__name__}: {exc}")
@@ -335,6 +335,7 @@ def _family(kind: str, where: str, spec: ModelSpec | None, family: str | None) -
 
 def _load_model(model: str | os.PathLike | ModelSpec, family: str | None, plan: MemoryPlan | None) -> _Loaded:
     global _LOADED
+    apply_mirror()  # HF_ENDPOINT may have been set after huggingface_hub was imported
     kind, where, spec = _resolve(model)
     fam = _family(kind, where, spec, family)
     key = (kind, where, fam)

@@ -21,6 +21,9 @@ __all__ = [
     "cache_dir",
     "models_dir",
     "set_output_dir",
+    "set_mirror",
+    "apply_mirror",
+    "DEFAULT_HUB",
     "hub_offline",
     "env_token",
     "set_env_token",
@@ -82,6 +85,45 @@ def models_dir() -> Path | None:
 def set_output_dir(path: str | os.PathLike) -> None:
     """Write everything under ``path`` from now on (what ``SDNB_OUTPUT_DIR`` does)."""
     os.environ["SDNB_OUTPUT_DIR"] = os.fspath(path)
+
+
+#: The Hugging Face hub itself (what ``set_mirror(None)`` goes back to).
+DEFAULT_HUB = "https://huggingface.co"
+
+
+def set_mirror(url: str | None) -> str:
+    """Download models from a hub mirror from now on (for example ``https://hf-mirror.com`` in mainland China);
+    ``None`` goes back to the Hugging Face hub. Returns the address in use.
+
+    Works whenever it is called: huggingface_hub reads ``HF_ENDPOINT`` only when it is first imported, so
+    sdnb re-applies the variable before every load (:func:`apply_mirror`).
+    """
+    if url is None:
+        os.environ.pop("HF_ENDPOINT", None)
+        return apply_mirror()
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SdnbError(f"{url!r} is not a web address of a hub mirror.",
+                        hint="Give the mirror's address with https://, e.g. set_mirror('https://hf-mirror.com').")
+    os.environ["HF_ENDPOINT"] = str(url).strip().rstrip("/")
+    return apply_mirror()
+
+
+def apply_mirror() -> str:
+    """Make huggingface_hub use ``HF_ENDPOINT`` as it is set now (or the hub itself); returns the address."""
+    import sys
+
+    endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_HUB).strip().rstrip("/")
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None and endpoint != constants.ENDPOINT:
+        constants.ENDPOINT = endpoint
+        constants.HUGGINGFACE_CO_URL_TEMPLATE = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    hf_api = sys.modules.get("huggingface_hub.hf_api")
+    if hf_api is not None and getattr(hf_api, "api", None) is not None:
+        hf_api.api.endpoint = endpoint  # the module-level client huggingface_hub.model_info() and friends use
+    return endpoint
 
 
 def hub_offline() -> bool:

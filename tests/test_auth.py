@@ -112,3 +112,53 @@ def test_token_never_appears_in_any_notebook_output_or_file(request, tmp_path: P
     assert written, "the notebooks wrote nothing"
     hits += [str(p) for p in written if token.encode() in p.read_bytes()]
     assert hits == []
+
+
+@pytest.mark.parametrize(
+    "leaky",
+    [
+        f"https://user:{FAKE}@hf-mirror.example/api/models/x",
+        f"https://{FAKE}@hf-mirror.example/",
+        f"https://hf-mirror.example/api?token={FAKE}&x=1",
+        f"{FAKE}",
+        f"model {FAKE[:-6]} not found",  # a token cut short is still hidden
+    ],
+)
+def test_no_error_message_shows_a_token(leaky: str) -> None:
+    err = SdnbError(f"Loading {leaky} failed", hint=f"Check {leaky}")
+    assert "Fake" not in str(err) and "Fake" not in err.message + err.hint
+    assert "Fake" not in "".join(err._render_traceback_())
+
+
+def test_a_token_pasted_into_the_model_field_is_not_echoed(no_sources) -> None:
+    from sdnb.generate import txt2img
+    from sdnb.models import load_pipeline
+
+    for call in (lambda: load_pipeline(FAKE), lambda: txt2img(model=FAKE), lambda: load_pipeline(f"org/{FAKE}")):
+        with pytest.raises(SdnbError) as err:
+            call()
+        assert "Fake" not in str(err.value), str(err.value)
+
+
+def test_a_mirror_set_after_import_is_used_and_a_bad_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from sdnb.models import load_pipeline
+    from sdnb.settings import DEFAULT_HUB, set_mirror
+
+    monkeypatch.setenv("SDNB_TINY", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.example")  # set after huggingface_hub was imported
+    try:
+        with pytest.raises(SdnbError):
+            load_pipeline("org/model")  # offline here; what matters is where it would have gone
+        assert constants.ENDPOINT == "https://hf-mirror.example"
+        assert huggingface_hub.hf_hub_url("org/model", "model_index.json").startswith("https://hf-mirror.example/")
+        assert huggingface_hub.hf_api.api.endpoint == "https://hf-mirror.example"
+        assert set_mirror("https://other-mirror.example/") == "https://other-mirror.example"
+        assert constants.ENDPOINT == "https://other-mirror.example"
+        with pytest.raises(SdnbError, match="not a web address"):
+            set_mirror("hf-mirror dot com")
+    finally:
+        assert set_mirror(None) == DEFAULT_HUB
+    assert constants.ENDPOINT == DEFAULT_HUB

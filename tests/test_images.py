@@ -199,11 +199,14 @@ def test_read_infotext_none_when_absent(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
-def test_read_infotext_from_exif_user_comment(tmp_path: Path, fmt: str) -> None:
-    # The WebUI stores JPEG/WebP infotext as EXIF UserComment, "UNICODE\0" + UTF-16 big-endian.
-    text = format_infotext("a fox 🦊, snow", "", SETTINGS)
+@pytest.mark.parametrize("prompt", ["a fox 🦊, snow", "一只狐狸在雪地里", "ab"])
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-16-le"])
+def test_read_infotext_from_exif_user_comment(tmp_path: Path, fmt: str, prompt: str, encoding: str) -> None:
+    # The WebUI stores JPEG/WebP infotext as EXIF UserComment, "UNICODE\0" + UTF-16 big-endian (piexif);
+    # Windows tools write little-endian. A prompt starting with 一 (U+4E00: bytes 4E 00) once fooled the check.
+    text = format_infotext(prompt, "", SETTINGS)
     exif = Image.Exif()
-    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = b"UNICODE\0" + text.encode("utf-16-be")
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.UserComment] = b"UNICODE\0" + text.encode(encoding)
     path = tmp_path / f"image.{fmt.lower()}"
     _image().save(path, format=fmt, exif=exif)
     assert read_infotext(path) == text
@@ -455,3 +458,34 @@ def test_move_no_replace_never_replaces_with_or_without_links(tmp_path: Path, mo
         move_no_replace(src, folder / "video-2.mp4")
         assert not src.exists() and (folder / "video-2.mp4").read_bytes() == b"new"
         assert sorted(p.name for p in folder.iterdir()) == ["video-2.mp4", "video.mp4"]
+
+
+def test_settings_line_reader_agrees_with_the_webuis_regex() -> None:
+    """The linear scanner finds exactly what the WebUI's pattern finds, on many awkward random lines."""
+    import random
+    import re
+
+    from sdnb.images import _settings_items
+
+    webui = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+    rng = random.Random(0)
+    alphabet = 'ab1_ -/:,"\\(一\t'
+    for _ in range(20_000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert _settings_items(line) == webui.findall(line), repr(line)
+
+
+@pytest.mark.parametrize("unit", ["a b c ", " " * 8, 'k: "x', "ab:"])
+def test_a_hostile_one_megabyte_parameters_chunk_parses_in_linear_time(unit: str) -> None:
+    """The WebUI's regex is quadratic: a 200 KB line of spaces between two letters took 9 minutes. Measured as
+    a ratio in one run (the machine is shared): ten times the text must take about ten times as long, not 100."""
+    import time
+
+    def seconds(size: int) -> float:
+        text = "a cat\na" + unit * (size // len(unit)) + "b"
+        start = time.perf_counter()
+        parse_infotext(text)
+        return time.perf_counter() - start
+
+    small, large = min(seconds(100_000) for _ in range(3)), seconds(1_000_000)
+    assert large < max(small, 1e-3) * 40
