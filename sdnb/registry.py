@@ -13,6 +13,9 @@ from .errors import SdnbError
 from .settings import is_tiny
 
 __all__ = [
+    "UPSCALERS",
+    "UpscalerSpec",
+    "get_upscaler",
     "CONTROLNETS",
     "ControlNetSpec",
     "MODELS",
@@ -368,13 +371,6 @@ UPSCALERS: dict[str, UpscalerSpec] = {
 
 def get_upscaler(key: str) -> UpscalerSpec:
     """The Real-ESRGAN entry for ``key`` (e.g. ``"RealESRGAN_x4plus"``), or a clear error listing the choices."""
-    try:
-        return UPSCALERS[key]
-    except (KeyError, TypeError):
-        raise SdnbError(
-            f"Unknown upscaler {key!r}.",
-            hint=f"Choose one of: {', '.join(UPSCALERS)}; or pass a local .safetensors or .pth weight file.",
-        ) from None
+    return _lookup(UPSCALERS, key, "upscaler")
 
 
-__all__ += ["UPSCALERS", "UpscalerSpec", "get_upscaler"]

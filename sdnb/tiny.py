@@ -538,3 +538,63 @@ def _saved_once(name: str, marker: str, build: Callable[[], Any]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny Real-ESRGAN upscalers: spandrel state dicts in one .safetensors file each
+
+#: The upscaler architectures tiny mode can build (registry ``UpscalerSpec.architecture`` values, spandrel's ids).
+UPSCALER_ARCHITECTURES: tuple[str, ...] = ("ESRGAN", "Compact")
+
+#: Bump when a tiny upscaler below changes.
+_UPSCALER_VERSION = 1
+
+
+class _WeightFile:
+    """A state dict with the ``save_pretrained`` that :func:`_saved_once` calls: it writes ``model.safetensors``."""
+
+    def __init__(self, tensors: dict[str, Any]) -> None:
+        self.tensors = tensors
+
+    def save_pretrained(self, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in self.tensors.items()}, os.path.join(folder, "model.safetensors"))
+
+
+def _build_upscaler(architecture: str) -> _WeightFile:
+    """A seeded 4x RRDBNet (8 filters, 1 block) or SRVGGNetCompact (8 features, 2 convs).
+
+    Both upscale the picture visibly: Compact adds the nearest-upsampled input to its output by design; the
+    RRDBNet's convolutions outside its trunk get an identity on the RGB channels on top of small random
+    weights, so its output is the input enlarged plus random texture instead of grey noise.
+    """
+    import torch
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    _torch_seed()
+    if architecture == "Compact":
+        return _WeightFile(Compact(num_feat=8, num_conv=2, upscale=4).state_dict())
+    state = ESRGAN(num_filters=8, num_blocks=1, scale=4).state_dict()
+    with torch.no_grad():
+        for conv in ("model.0", "model.3", "model.6", "model.8", "model.10"):  # first, two upsampling, HR, last
+            state[f"{conv}.weight"].mul_(0.2)
+            state[f"{conv}.bias"].mul_(0.2)
+            state[f"{conv}.weight"][:3, :3, 1, 1] += torch.eye(3)
+    return _WeightFile(state)
+
+
+def tiny_upscaler_file(architecture: str) -> Path:
+    """The ``.safetensors`` file of a tiny random-weight 4x upscaler, built and saved on first use.
+
+    ``architecture`` is one of :data:`UPSCALER_ARCHITECTURES`; the file is
+    ``cache_dir()/tiny/upscaler-<architecture>-v<N>/model.safetensors`` and spandrel detects it as a 4x model of
+    that architecture.
+    """
+    _check(architecture, UPSCALER_ARCHITECTURES, "upscaler")
+    name = f"upscaler-{architecture.lower()}-v{_UPSCALER_VERSION}"
+    return _saved_once(name, "model.safetensors", lambda: _build_upscaler(architecture)) / "model.safetensors"
+
+
+__all__ += ["UPSCALER_ARCHITECTURES", "tiny_upscaler_file"]
