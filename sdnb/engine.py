@@ -119,11 +119,13 @@ class Inputs:
     without it the pipeline draws its noise from the per-image generators. ``steps`` is how many steps a
     batch really runs when that is not ``params.steps`` (image to image runs strength x steps).
     ``finish(image)`` runs on each finished image (inpainting pastes the kept pixels back); ``infotext``
-    adds task-specific keys.
+    adds task-specific keys. ``variation`` (first variation seed, strength) mixes a second noise into the
+    starting latents as the WebUI's variation seeds do (image k: variation seed + k).
     """
 
     args: dict[str, Any] = field(default_factory=dict)
     noise: tuple[int, int, int] | None = None
+    variation: tuple[int, float] | None = None
     steps: int | None = None
     finish: Callable[[Image.Image], Image.Image] | None = None
     infotext: dict[str, Any] = field(default_factory=dict)
@@ -233,7 +235,9 @@ def _render_batches(
             args = {**embeds.as_kwargs(), **inputs.args, "num_inference_steps": p.steps,
                     "guidance_scale": p.cfg_scale}
             if inputs.noise is not None:
-                latents, generators = seeded_noise(seeds, inputs.noise)
+                first, strength = inputs.variation or (0, 0.0)
+                subseeds = [first + batch * p.batch_size + i for i in range(p.batch_size)]
+                latents, generators = seeded_noise(seeds, inputs.noise, subseeds, strength)
                 args["latents"] = latents.to(pipe._execution_device, pipe.unet.dtype)
             else:
                 generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
@@ -247,7 +251,10 @@ def _render_batches(
                     image = inputs.finish(image)
                 if flagged:
                     result.flagged.append(len(result.images))
-                text = to_infotext(p, seed, pos, inputs.infotext)
+                extra = dict(inputs.infotext)
+                if inputs.variation is not None:
+                    extra["Variation seed"] = subseeds[pos]
+                text = to_infotext(p, seed, pos, extra)
                 result.images.append(image)
                 result.seeds.append(seed)
                 result.infotexts.append(text)

@@ -34,6 +34,7 @@ from .params import (
 from .progress import Progress
 from .seeds import resolve_seed
 from .settings import output_dir
+from .walk import remake_frame
 
 __all__ = ["TASKS", "run_task", "txt2img", "img2img", "inpaint", "depth2img", "upscale", "regenerate"]
 
@@ -41,7 +42,8 @@ __all__ = ["TASKS", "run_task", "txt2img", "img2img", "inpaint", "depth2img", "u
 def _txt2img_inputs(p: Txt2ImgParams, pipe: Any) -> Inputs:
     scale = pipe.vae_scale_factor
     noise = (pipe.unet.config.in_channels, p.height // scale, p.width // scale)
-    return Inputs(args={"height": p.height, "width": p.width}, noise=noise)
+    variation = (p.variation_seed, p.variation_strength) if p.variation_strength else None
+    return Inputs(args={"height": p.height, "width": p.width}, noise=noise, variation=variation)
 
 
 def _source(p: Img2ImgParams | UpscaleParams, width: int, height: int) -> Image.Image:
@@ -134,6 +136,8 @@ def run_task(
                         hint=f"Use one of: {', '.join(sorted(fields))}.")
     p = dataclasses.replace(params, **overrides).validate()
     p = dataclasses.replace(p, seed=resolve_seed(p.seed, p.images()))
+    if getattr(p, "variation_strength", 0):  # the variation seed used is written into every PNG
+        p = dataclasses.replace(p, variation_seed=resolve_seed(p.variation_seed, p.images()))
     if batches is not None and any(not 0 <= k < p.batch_count for k in batches):
         raise SdnbError(f"Batch numbers must be from 0 to {p.batch_count - 1} (got {list(batches)}).")
     target = writable_folder(folder or output_dir() / p.task) if save else None
@@ -170,7 +174,7 @@ def upscale(params: UpscaleParams | None = None, **options: Any) -> Result:
 
 _SOURCES = {"image": "source image", "mask": "mask"}
 #: Keys every task reads or that do not change the pixels (the rest come from the params' fields).
-_HONOURED = frozenset({"Seed", "Batch size", "Batch pos", "Schedule type", "Model hash", "Version"})
+_HONOURED = frozenset({"Seed", "Batch size", "Batch pos", "Schedule type", "Model hash", "Version", "RNG"})
 
 
 def regenerate(png: str | Path, **overrides: Any) -> Result:
@@ -188,8 +192,13 @@ def regenerate(png: str | Path, **overrides: Any) -> Result:
             f"{png} has no generation parameters (no 'parameters' text chunk).",
             hint="Use a PNG saved by sdnb or by the AUTOMATIC1111 WebUI with metadata enabled.",
         )
-    params = params_from_infotext(text)
     settings = parse_infotext(text).settings
+    if "Walk frame" in settings:  # a frame of an interpolation walk: between two prompts and two seeds
+        return remake_frame(text, **overrides)
+    params = params_from_infotext(text)
+    if settings.get("Version", "") != "sdnb" and settings.get("RNG", "GPU") != "CPU":
+        warnings.warn(f"{Path(png).name} was made with the WebUI's GPU noise (its default RNG); sdnb draws noise "
+                      "on the CPU, as the WebUI does with RNG: CPU, so the new image will differ.", stacklevel=2)
     ignored = [key for key in settings if key not in _HONOURED and key not in infotext_keys(type(params))]
     if ignored:
         warnings.warn(f"regenerate cannot honour these settings of {Path(png).name} yet, so the new image may "
@@ -206,6 +215,8 @@ def regenerate(png: str | Path, **overrides: Any) -> Result:
     if not 0 <= pos < params.batch_size or params.seed < pos:
         raise SdnbError(f"{png} has inconsistent batch parameters (Batch pos {raw!r}).")
     first = dataclasses.replace(params, seed=params.seed - pos, batch_count=1)
+    if getattr(first, "variation_strength", 0):  # image k of a batch also has variation seed + k
+        first = dataclasses.replace(first, variation_seed=first.variation_seed - pos)
     result = run_task(first, save_only=pos, **overrides)
     if result.interrupted or len(result.images) <= pos:
         return result

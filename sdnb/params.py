@@ -215,9 +215,9 @@ class GenParams:
     steps: int = _f(20, "Steps", help="Denoising steps.", min=1, max=150, step=1, infotext="Steps")
     cfg_scale: float = _f(7.0, "CFG scale", help="How strongly to follow the prompt.", min=0.0, max=30.0,
                           step=0.5, infotext="CFG scale")
-    width: int | None = _f(None, "Width", help="Multiple of 8; empty = the model's native size.", step=8,
+    width: int | None = _f(None, "Width", help="Multiple of 8; default: the model's native size.", step=8,
                            infotext="Size")
-    height: int | None = _f(None, "Height", help="Multiple of 8; empty = the model's native size.", step=8,
+    height: int | None = _f(None, "Height", help="Multiple of 8; default: the model's native size.", step=8,
                             infotext="Size")
     seed: int = _f(-1, "Seed", help="-1 = random; the seed used is always shown.", min=-1, max=MAX_SEED,
                    infotext="Seed")
@@ -247,19 +247,21 @@ class GenParams:
         errors += check_sampler(self.sampler, self.schedule_type)
         check_fields(self, ("steps", "cfg_scale", "batch_size", "batch_count"), errors)
         check_size(self.model, self.width, self.height, errors)
-        try:
-            check_seed(self.seed)
-        except SdnbError as exc:
-            errors.append(exc.message)
-        else:
-            counts = [self.batch_count, self.batch_size]
-            if self.seed != -1 and all(isinstance(n, int) and n > 0 for n in counts):
-                last = self.seed + self.images() - 1
-                if last > MAX_SEED:
-                    errors.append(f"Seed {self.seed} is too large for {self.images()} images: image k uses seed + k, "
-                                  f"and the last would be {last}, above {MAX_SEED}. Use a seed of at most "
-                                  f"{MAX_SEED - self.images() + 1}.")
+        self._check_seed_room("seed", errors)
         return errors
+
+    def _check_seed_room(self, name: str, errors: list[str]) -> None:
+        """A valid seed, low enough that image k's seed (seed + k) stays valid for every image of the run."""
+        label, seed = spec_of(type(self), name).label, getattr(self, name)
+        try:
+            check_seed(seed)
+        except SdnbError as exc:
+            errors.append(exc.message if name == "seed" else f"{label}: {exc.message}")
+            return
+        counts = [self.batch_count, self.batch_size]
+        if seed != -1 and all(isinstance(n, int) and n > 0 for n in counts) and seed + self.images() - 1 > MAX_SEED:
+            errors.append(f"{label} {seed} is too large for {self.images()} images: image k uses {label.lower()} + k, "
+                          f"and the last would be above {MAX_SEED}. Use at most {MAX_SEED - self.images() + 1}.")
 
     def validate(self: P) -> P:
         """Check every value; raise one :class:`SdnbError` listing all problems. Returns the resolved copy."""
@@ -377,9 +379,28 @@ def _parse_value(kind: Any, raw: str) -> Any:
 
 @dataclass
 class Txt2ImgParams(GenParams):
-    """Text to image: the shared fields only."""
+    """Text to image: the shared fields, plus the WebUI's variation seed (a second noise mixed in)."""
 
     task: ClassVar[str] = "txt2img"
+
+    variation_seed: int = _f(-1, "Variation seed", help="A second seed whose noise is mixed in; -1 = random.",
+                             min=-1, max=MAX_SEED, infotext="Variation seed")
+    variation_strength: float = _f(0.0, "Variation strength", help="0 = Seed alone, 1 = Variation seed alone; "
+                                   "small values give near copies.", min=0.0, max=1.0, step=0.05,
+                                   infotext="Variation seed strength")
+
+    def problems(self) -> list[str]:
+        errors = super().problems()
+        check_fields(self, ("variation_strength",), errors)
+        self._check_seed_room("variation_seed", errors)
+        return errors
+
+    def infotext_settings(self) -> dict[str, Any]:
+        out = super().infotext_settings()
+        if not self.variation_strength:  # the WebUI writes the variation keys only when they act
+            out.pop("Variation seed", None)
+            out.pop("Variation seed strength", None)
+        return out
 
 
 RESIZE_MODES: tuple[str, ...] = ("Just resize", "Crop and resize", "Resize and fill")

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import SdnbError
 
-__all__ = ["MAX_SEED", "resolve_seed", "check_seed", "initial_noise", "seeded_noise", "slerp"]
+if TYPE_CHECKING:  # torch loads only when noise is made, so forms and --help stay quick
+    import torch
+
+__all__ = ["MAX_SEED", "resolve_seed", "check_seed", "initial_noise", "seeded_noise", "slerp", "webui_slerp"]
 
 MAX_SEED = 2**32 - 1
 
@@ -35,19 +37,53 @@ def resolve_seed(seed: int, images: int = 1) -> int:
 
 def initial_noise(seeds: Sequence[int], shape: Sequence[int]) -> torch.Tensor:
     """Unit Gaussian latents, one ``shape`` tensor per seed, stacked on the batch axis (float32, CPU)."""
+    import torch
+
     return torch.stack(
         [torch.randn(tuple(shape), generator=torch.Generator("cpu").manual_seed(int(s))) for s in seeds]
     )
 
 
-def seeded_noise(seeds: Sequence[int], shape: Sequence[int]) -> tuple[torch.Tensor, list[torch.Generator]]:
+def seeded_noise(
+    seeds: Sequence[int],
+    shape: Sequence[int],
+    variation_seeds: Sequence[int] = (),
+    variation_strength: float = 0.0,
+) -> tuple[torch.Tensor, list[torch.Generator]]:
     """Initial latents as :func:`initial_noise`, plus each image's generator advanced past that draw.
 
     Passing the generators to the pipeline makes the sampler's own noise (ancestral samplers such as
     "Euler a") come from the same per-image stream, so every sampler is reproducible image by image.
+    With a ``variation_strength`` above 0, each image's noise is mixed with the noise of its variation seed
+    exactly as the WebUI mixes them (:func:`webui_slerp`): its "Variation seed" / "Variation seed strength".
     """
+    import torch
+
     gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-    return torch.stack([torch.randn(tuple(shape), generator=g) for g in gens]), gens
+    noise = [torch.randn(tuple(shape), generator=g) for g in gens]
+    if variation_strength:
+        sub = initial_noise(variation_seeds, shape)
+        noise = [webui_slerp(variation_strength, n, s) for n, s in zip(noise, sub, strict=True)]
+    return torch.stack(noise), gens
+
+
+def webui_slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """The WebUI's variation-seed mix of two noise tensors, reproduced exactly (``modules/rng.py``'s slerp).
+
+    It normalises along dimension 1 (the rows of each channel) rather than over the whole tensor, and its
+    near-parallel fallback weights the two the other way round; both are kept, so WebUI images remake exactly.
+    :func:`slerp` is the textbook version the walks use.
+    """
+    import torch
+
+    low_norm = low / torch.norm(low, dim=1, keepdim=True)
+    high_norm = high / torch.norm(high, dim=1, keepdim=True)
+    dot = (low_norm * high_norm).sum(1)
+    if dot.mean() > 0.9995:
+        return low * val + high * (1 - val)
+    omega = torch.acos(dot)
+    so = torch.sin(omega)
+    return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float, dot_threshold: float = 0.9995) -> torch.Tensor:
@@ -55,6 +91,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, dot_threshold: float = 0.9
 
     ``t=0`` returns ``a`` and ``t=1`` returns ``b`` exactly. Nearly parallel inputs fall back to lerp.
     """
+    import torch
+
     if a.shape != b.shape:
         raise SdnbError(f"Cannot interpolate tensors of shapes {tuple(a.shape)} and {tuple(b.shape)}.")
     if t <= 0:

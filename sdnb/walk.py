@@ -26,9 +26,9 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .engine import call_pipeline
+from .engine import Result, call_pipeline
 from .errors import Interrupted, SdnbError
-from .images import image_grid, load_image, move_no_replace, save_image, slug, writable_folder
+from .images import image_grid, load_image, move_no_replace, parse_infotext, save_image, slug, writable_folder
 from .models import load_pipeline, pipeline_lock
 from .params import EASINGS, Txt2ImgParams, WalkParams, as_tuples, to_infotext
 from .preview import latents_to_rgb
@@ -42,6 +42,7 @@ from .video import Mp4Writer, Onsets, human_size, load_onsets, video_html
 
 __all__ = [
     "EASING_CURVES",
+    "remake_frame",
     "FramePlan",
     "frame_plan",
     "walk_plan",
@@ -205,17 +206,56 @@ def walk_batch_size(p: WalkParams) -> int:
     return p.batch_size or plan_memory(family=MODELS[p.model].family, width=p.width, height=p.height).batch_size
 
 
+def _frame_params(p: WalkParams, a: int) -> Txt2ImgParams:
+    """The text-to-image settings a walk's frames share, with prompt and seed ``a``: what their PNGs say."""
+    return Txt2ImgParams(prompt=p.prompts[a], negative_prompt=p.negative_prompt, model=p.model, sampler=p.sampler,
+                         schedule_type=p.schedule_type, steps=p.steps, cfg_scale=p.cfg_scale, width=p.width,
+                         height=p.height, seed=p.seeds[a])
+
+
 def _infotext(p: WalkParams, plan: FramePlan, j: int) -> str:
-    """The WebUI infotext of frame ``j``: the noise is the WebUI's variation-seed slerp at strength t."""
+    """The infotext of frame ``j``: its prompt and seed, and where it sits on the way to the next ones.
+
+    The walk's own keys (``Walk t`` at full precision) let :func:`remake_frame` remake it exactly; the WebUI
+    shows them but cannot remake a frame between two prompts (it has no prompt interpolation).
+    """
     a, b, t = plan.pair(j)
-    frame = Txt2ImgParams(prompt=p.prompts[a], negative_prompt=p.negative_prompt, model=p.model, sampler=p.sampler,
-                          schedule_type=p.schedule_type, steps=p.steps, cfg_scale=p.cfg_scale, width=p.width, height=p.height, seed=p.seeds[a])
-    return to_infotext(frame, p.seeds[a], extra={
-        "Variation seed": p.seeds[b],
-        "Variation seed strength": f"{t:.6f}",
+    return to_infotext(_frame_params(p, a), p.seeds[a], extra={
         "Walk frame": f"{j} of {len(plan)}",
+        "Walk t": f"{t:.17g}",
+        "Walk next seed": p.seeds[b],
         "Walk next prompt": p.prompts[b],
     })
+
+
+def remake_frame(text: str, *, pipe: Any = None, save: bool = True, **overrides: Any) -> Result:
+    """Remake one walk frame from its PNG's infotext (its prompt and seed, the next ones, and ``Walk t``).
+
+    ``overrides`` change walk settings (``steps=...``). The frame is rendered on its own, so when the walk
+    batched several frames together the pixels can differ from it in the last bit.
+    """
+    info = parse_infotext(text)
+    s = info.settings
+    try:
+        t = float(s["Walk t"])
+        frame = Txt2ImgParams.from_settings(info.prompt, info.negative_prompt, s)
+        seeds = (frame.seed, int(s["Walk next seed"]))
+        next_prompt = s["Walk next prompt"]
+    except (KeyError, ValueError) as exc:
+        raise SdnbError(f"These walk-frame parameters lack a usable {exc} value, so the frame cannot be remade.",
+                        hint="Remake from a frame PNG written by sdnb's walk.") from None
+    same = {f.name: getattr(frame, f.name) for f in dataclasses.fields(WalkParams) if hasattr(frame, f.name)}
+    p = dataclasses.replace(WalkParams(**same), prompts=(info.prompt, next_prompt), seeds=seeds, frames=(1,),
+                            batch_size=1, **overrides).validate()
+    plan = FramePlan(segments=(0,), ts=(t,), prompts=2)
+    pipe = pipe or load_pipeline(p.model)
+    with pipeline_lock(pipe):
+        images, flags, _ = Walker(pipe, p, plan).render([0])
+    result = Result(params=_frame_params(p, 0), images=images, seeds=[seeds[0]], infotexts=[text],
+                    flagged=[0] if flags[0] else [])
+    if save:
+        result.paths.append(save_image(images[0], writable_folder(output_dir() / "walk-frames"), infotext=text))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,3 +132,32 @@ def test_sampler_and_schedule_change_the_image_and_round_trip(pipe) -> None:
 def test_walks_take_only_samplers_without_fresh_noise() -> None:
     assert "DPM++ 2M" in WALK_SAMPLERS and "Euler" in WALK_SAMPLERS
     assert not {"Euler a", "DPM2 a", "DPM++ 2M SDE", "DPM++ 3M SDE", "LCM"} & set(WALK_SAMPLERS)
+
+
+def test_variation_seeds_mix_noise_as_the_webui_does_and_remake_exactly(pipe) -> None:
+    import torch
+
+    from sdnb.seeds import webui_slerp
+
+    base = Txt2ImgParams(prompt="a cat", steps=4, seed=3, width=64, height=64)
+    plain = txt2img(base, save=False)
+    assert "Variation seed" not in plain.infotexts[0]  # written only when it acts
+    mixed = txt2img(base, variation_seed=77, variation_strength=0.3, batch_size=2)
+    info = parse_infotext(read_infotext(mixed.paths[1]))
+    assert (info.settings["Variation seed"], info.settings["Variation seed strength"]) == ("78", "0.3")
+    assert not np.array_equal(np.asarray(mixed.images[0]), np.asarray(plain.images[0]))
+    again = regenerate(mixed.paths[1], save=False)
+    assert np.array_equal(np.asarray(again.images[0]), np.asarray(mixed.images[1]))
+    # strength 1 is the variation seed's own noise: the same image as that seed alone (deterministic sampler)
+    full = txt2img(base, variation_seed=9, variation_strength=1.0, save=False)
+    alone = txt2img(base, seed=9, save=False)
+    assert np.abs(np.asarray(full.images[0]).astype(int) - np.asarray(alone.images[0])).max() <= 1
+    a, b = torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(1)), torch.randn(4, 8, 8)
+    assert torch.allclose(webui_slerp(0.0, a, b), a, atol=1e-5) and torch.allclose(webui_slerp(1.0, a, b), b, atol=1e-5)
+
+
+def test_a_webui_png_with_gpu_noise_is_flagged_before_regenerating(pipe, tmp_path) -> None:
+    text = "a castle\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, Model: sd15, Version: v1.10.1"
+    png = save_image(Image.new("RGB", (64, 64)), tmp_path, infotext=text)
+    with pytest.warns(UserWarning, match="GPU noise"):
+        regenerate(png, save=False)

@@ -166,7 +166,7 @@ def test_walk_writes_numbered_pngs_config_and_a_playable_mp4(pipe) -> None:
     assert config["keyframes"] == [0, 4, 7] and config["versions"]["diffusers"]
     text = parse_infotext(read_infotext(result.frames[5]))
     assert text.prompt == "a lighthouse at night"
-    assert text.settings["Seed"] == "2" and text.settings["Variation seed"] == "3"
+    assert text.settings["Seed"] == "2" and text.settings["Walk next seed"] == "3"
     assert text.settings["Walk frame"] == "5 of 8"
     decoded = video_frames(result.video)
     assert len(decoded) == 8 and len(decoded[0]) == 64 * 64 * 3
@@ -280,3 +280,13 @@ def test_audio_is_muxed_and_rendered_frames_change_on_the_beat(pipe, tmp_path: P
     position = np.array(walk_plan(result.params).ts) + np.array(walk_plan(result.params).segments)
     beat = np.diff(position) > np.median(np.diff(position))
     assert change[beat].mean() > 1.5 * change[~beat].mean()
+
+
+def test_a_walk_frame_is_remade_from_its_png(pipe) -> None:
+    from sdnb.generate import regenerate
+
+    result = render_walk(FAST, name="remake", batch_size=1)
+    for frame in (result.frames[0], result.frames[5]):
+        again = regenerate(frame, save=False)
+        assert np.array_equal(np.asarray(again.images[0]), np.asarray(Image.open(frame).convert("RGB")))
+    assert regenerate(result.frames[5]).paths[0].parent.name == "walk-frames"
