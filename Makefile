@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sdnb-installed
 TINY   := SDNB_TINY=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1  # tiny models: threads only add overhead
 
+# Colab's widget stack (ipywidgets 7.7.1, ipykernel 6.17.1), laid over the venv for a second run of the widget tests
+COLAB_WIDGETS := $(VENV)/colab-widgets
+
 .PHONY: demo test lab bench browser-deps clean
 
 $(STAMP): pyproject.toml requirements.txt constraints.txt
@@ -18,9 +21,16 @@ $(STAMP): pyproject.toml requirements.txt constraints.txt
 demo: $(STAMP)
 	$(TINY) SDNB_OUTPUT_DIR=$(CURDIR)/outputs $(BIN)/python scripts/run_notebooks.py --out $(CURDIR)/outputs
 
-## test: unit tests, every notebook under nbval, robustness and browser tests (tiny mode, offline)
-test: $(STAMP) browser-deps
+$(COLAB_WIDGETS)/.installed: $(STAMP)
+	rm -rf $(COLAB_WIDGETS)
+	$(BIN)/python -m pip install -q --no-deps --target $(COLAB_WIDGETS) ipywidgets==7.7.1 ipykernel==6.17.1 ipython_genutils==0.2.0
+	touch $@
+
+## test: unit tests, every notebook under nbval, robustness and browser tests (tiny mode, offline); then the
+## form and Stop tests again on Colab's ipywidgets 7.7.1 and ipykernel 6
+test: $(STAMP) browser-deps $(COLAB_WIDGETS)/.installed
 	$(TINY) $(BIN)/python -m pytest
+	$(TINY) PYTHONPATH=$(CURDIR)/$(COLAB_WIDGETS) SDNB_EXPECT_IPYWIDGETS=7.7.1 $(BIN)/python -m pytest -q -p no:cacheprovider -o addopts= tests/test_widgets.py
 
 ## lab: open the notebooks locally in JupyterLab
 lab: $(STAMP)

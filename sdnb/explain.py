@@ -53,18 +53,29 @@ def token_table(pipe: Any, prompt: str, limit: int = 16) -> Figure:
     """How CLIP sees a prompt: its tokens, and the first dimensions of the vector each becomes."""
     tok = pipe.tokenizer
     ids = tok(prompt, truncation=True, max_length=tok.model_max_length).input_ids[:limit]
-    words = [tok.convert_ids_to_tokens(i).replace("</w>", "") for i in ids]
+    words = [_readable_token(tok, i) for i in ids]
     with torch.no_grad():
         vectors = pipe.text_encoder(torch.tensor([ids], device=pipe.text_encoder.device))[0][0]
     vec = vectors[:, :48].float().cpu().numpy()
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(ids) + 1))
     ax.imshow(vec, aspect="auto", cmap="coolwarm")
-    ax.set_yticks(range(len(ids)), [f"{w!r}  (id {i})" for w, i in zip(words, ids, strict=True)], fontsize=8)
+    ax.set_yticks(range(len(ids)), [f"{w}  (id {i})" for w, i in zip(words, ids, strict=True)], fontsize=8)
     ax.set_xlabel(f"first {vec.shape[1]} of {vectors.shape[1]} numbers per token")
     ax.set_title(f"{len(ids)} tokens → {len(ids)} vectors (padded to {tok.model_max_length})")
     fig.tight_layout()
     plt.close(fig)  # shown once, as the cell's result
     return fig
+
+
+def _readable_token(tok: Any, token_id: int) -> str:
+    """A token as text: a word piece in quotes, a special token by name, and a piece of a non-English
+    character (CLIP's vocabulary is English, so such text is split into bytes) as "byte piece"."""
+    if token_id in tok.all_special_ids:
+        return tok.convert_ids_to_tokens(token_id)
+    text = tok.decode([token_id])
+    if "\ufffd" in text or not text.strip():
+        return "(byte piece of a non-English character)"
+    return repr(text.strip())
 
 
 def guidance_arrows(scales: tuple[float, ...] = (3.0, 7.0)) -> Figure:

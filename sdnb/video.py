@@ -206,7 +206,7 @@ def video_html(path: str | os.PathLike, caption: str = "") -> str:
     if size > EMBED_LIMIT_BYTES:
         return text + "<div>(too large to embed here: open the file to watch it)</div>"
     data = base64.b64encode(file.read_bytes()).decode("ascii")
-    return f"<video controls loop style='max-width:512px'><source src='data:video/mp4;base64,{data}' type='video/mp4'></video>{text}"
+    return f"<video controls loop style='width:min(512px,100%)'><source src='data:video/mp4;base64,{data}' type='video/mp4'></video>{text}"
 
 
 def click_track(

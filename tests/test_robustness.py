@@ -66,9 +66,38 @@ for _name, _change, _msg in [
     ("batch size 0", {"batch_size": 0}, "Batch size must be between"),
     ("seed above 32 bits", {"seed": 2**32}, "outside 0..4294967295"),
     ("negative seed other than -1", {"seed": -7}, "outside"),
-    ("unknown sampler", {"sampler": "Euler z"}, "Sampler must be one of"),
+    ("unknown sampler", {"sampler": "Euler z"}, "'Euler z' cannot be run faithfully.*Euler a"),
+    ("WebUI sampler diffusers cannot run", {"sampler": "DPM++ SDE"}, "use DPM\\+\\+ 2M SDE"),
+    ("schedule the sampler cannot take", {"sampler": "Euler a", "schedule_type": "Karras"}, "does not work with"),
+    ("CFG scale NaN", {"cfg_scale": float("nan")}, "CFG scale must be a finite number"),
+    ("CFG scale infinite", {"cfg_scale": float("inf")}, "CFG scale must be a finite number"),
+    ("width 0", {"width": 0}, "Width must be between"),
+    ("width as text", {"width": "64"}, "Width must be a whole number of pixels \\(got '64'\\)"),
+    ("last image's seed past 2^32-1", {"seed": 2**32 - 1, "batch_size": 2}, "too large for 2 images"),
+    ("prompt line that would become the negative prompt", {"prompt": "a cat\nNegative prompt: dogs"},
+     "starts with 'Negative prompt:'"),
+    ("deleted hub id as the model, any case", {"model": "RunwayML/Stable-Diffusion-v1-5"},
+     "deleted.*stable-diffusion-v1-5/stable-diffusion-v1-5"),
+    ("WebUI checkpoint name as the model", {"model": "deliberate_v2"}, "not a registry name"),
 ]:
     case("input", _name, _msg)(lambda out, c=_change: txt2img(FAST, **c))
+
+
+def _infotext_png(out: Path, text: str) -> Path:
+    return save_image(Image.new("RGB", (64, 64)), out.parent, infotext=text)
+
+
+_HEAD = "a cat\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: 5, "
+case("input", "infotext Size with three numbers", "Size '64x64x64', not WIDTHxHEIGHT")(
+    lambda out: regenerate(_infotext_png(out, _HEAD + "Size: 64x64x64, Model: sd15, Version: sdnb")))
+case("input", "infotext Batch pos that is not a number", "inconsistent batch parameters")(
+    lambda out: regenerate(_infotext_png(out, _HEAD + "Size: 64x64, Batch size: 2, Batch pos: abc, Version: sdnb")))
+case("input", "infotext naming a model sdnb does not know", "'deliberate_v2' is not a registry name")(
+    lambda out: regenerate(_infotext_png(out, _HEAD + "Size: 64x64, Model: deliberate_v2, Version: sdnb")))
+case("input", "hostile 1 MB parameters chunk", "lack Steps, Size, Seed, CFG scale")(
+    lambda out: regenerate(_infotext_png(out, "a\na" + " " * 1_000_000 + "b: c")))
+case("input", "img2img PNG regenerated without its source image", "Pass image=<path>")(
+    lambda out: regenerate(_infotext_png(out, _HEAD + "Size: 64x64, Denoising strength: 0.5, Version: sdnb")))
 
 
 # --- image files (inputs) ---------------------------------------------------------------------

@@ -55,11 +55,12 @@ def test_form_shows_tuples_one_per_line_and_as_numbers() -> None:
 def test_app_buttons_preview_and_render(pipe) -> None:
     app = walk_app(WalkParams(frames=(2,), steps=2))
     labels = [b.description for b in app.buttons.children]
-    assert labels == ["Render video", "Preview", "Stop"]
-    app.buttons.children[1].click()
+    assert labels == ["Preview", "Render video", "Stop", "Clear"]  # the lesson previews first
+    app.buttons.children[0].click()
     assert isinstance(app.wait(60), WalkPreview)
     app.go.click()
     result = app.wait(60)
     assert isinstance(result, WalkResult) and result.complete, app.message.value
-    assert isinstance(app.results.children[0].children[0], W.Video)
+    player = app.results.children[0].children[0]  # the video with play controls, and its download link
+    assert "<video controls" in player.children[0].value and "Download video" in player.children[1].value
     assert not app.go.disabled and app.stop_button.disabled

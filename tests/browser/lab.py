@@ -365,3 +365,27 @@ def scroll_to_end(page: Page) -> None:
         " if (cells.length) cells[cells.length - 1].node.scrollIntoView({block: 'end'}); }"
     )
     page.wait_for_timeout(100)  # let the scroll settle before a screenshot
+
+
+def run_cell(page: Page, index: int) -> None:
+    """Run the code cell at ``index`` of the current notebook (as Shift+Enter on it would), without waiting."""
+    page.evaluate(
+        "(i) => { " + _PANEL_JS + " panel.content.activeCellIndex = i;"
+        " window.jupyterapp.commands.execute('notebook:run-cell'); }",
+        index,
+    )
+
+
+def cell_output_text(page: Page, index: int) -> str:
+    """The rendered text of the outputs of cell ``index``."""
+    return page.evaluate(
+        "(i) => { " + _PANEL_JS + " const c = panel.content.widgets[i];"
+        " const o = c.node.querySelector('.jp-OutputArea'); return o ? o.innerText : ''; }",
+        index,
+    )
+
+
+def set_viewport_width(page: Page, width: int) -> None:
+    """Resize the browser window to ``width`` pixels (same height), as on a laptop or a narrow window."""
+    page.set_viewport_size({"width": width, "height": page.viewport_size["height"]})
+    page.wait_for_timeout(300)

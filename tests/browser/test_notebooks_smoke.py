@@ -42,7 +42,9 @@ def test_notebook_runs_in_browser(jupyter_server, page, notebook: Path):
     lab.run_all(page)
     state = lab.wait_idle(page, timeout=RUN_TIMEOUT)
     errors = lab.cell_errors(page)
-    lab.scroll_to_end(page)
-    lab.screenshot(page, notebook.stem)
+    for width in (1366, 900):  # a laptop, and a narrow window or a split screen
+        lab.set_viewport_width(page, width)
+        lab.scroll_to_end(page)
+        lab.screenshot(page, f"{notebook.stem}-{width}")
     assert not errors, "\n\n".join(errors)
     assert state["unexecuted"] == 0, state
