@@ -30,6 +30,7 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "load_pipeline",
     "load_controlnet",
+    "check_checkpoint_file",
     "pipeline_class",
     "clear_cache",
     "explain_error",
@@ -234,9 +235,39 @@ def explain_error(exc: BaseException, repo: str) -> SdnbError:
     return SdnbError(f"Loading {repo} failed: {type(exc).__name__}: {exc}")
 
 
+#: Key prefixes of a whole Stable Diffusion checkpoint in one file (original and diffusers layouts).
+_CHECKPOINT_KEYS = ("model.diffusion_model.", "unet.", "conditioner.embedders.", "first_stage_model.")
+_LORA_MARKS = ("lora_up", "lora_down", "lora_A", "lora_B", "lora_unet_", "lora_te")
+
+
+def check_checkpoint_file(path: str | os.PathLike) -> None:
+    """Refuse a ``.safetensors`` file that is not a whole Stable Diffusion checkpoint, saying what it looks like
+    (a LoRA, an upscaler, a damaged file), before diffusers turns it into a confusing error."""
+    from safetensors import safe_open
+
+    name = Path(path).name
+    try:
+        with safe_open(os.fspath(path), framework="pt") as f:
+            keys = list(f.keys())
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a bad header
+        raise SdnbError(f"{name} is not a readable .safetensors file ({type(exc).__name__}: {exc}).",
+                        hint="It is probably damaged or cut off: download it again.") from None
+    if any(k.startswith(_CHECKPOINT_KEYS) for k in keys):
+        return
+    if any(mark in k for k in keys for mark in _LORA_MARKS):
+        what = "a LoRA (small add-on weights), not a whole model"
+        hint = "Load a base model (e.g. sd15) and add the LoRA to the prompt as <lora:NAME:1> (notebook 08)."
+    else:
+        what = f"not a Stable Diffusion checkpoint: its {len(keys)} tensors (e.g. {', '.join(keys[:3]) or 'none'}) " \
+               "have no UNet"
+        hint = "Pass a whole checkpoint (.safetensors of a Stable Diffusion model), a diffusers folder or a hub id."
+    raise SdnbError(f"{name} is {what}.", hint=hint)
+
+
 def _from_source(cls: type, kind: str, where: str, dtype: torch.dtype, spec: ModelSpec | None) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype}
     if kind == "file":
+        check_checkpoint_file(where)
         return cls.from_single_file(where, **kwargs)
     kwargs["use_safetensors"] = True
     if kind == "hub" and dtype == torch.float16 and (spec is None or spec.fp16_variant):

@@ -41,9 +41,11 @@ EMBED_LIMIT_BYTES = 40 * 1024**2
 class Mp4Writer:
     """Stream PIL frames into an H.264 MP4 (yuv420p), optionally with an audio track muxed in as AAC.
 
-    Always close it (or use ``with``): a closed file is a playable video, also after Stop or Ctrl-C.
-    ``quality`` is imageio-ffmpeg's 1 (smallest) .. 10 (best). With audio, the file ends with the video
-    (``-shortest``). The file is only created with the first frame.
+    Always close it (or use ``with``): a closed file is a playable video, also after Stop or Ctrl-C. The MP4 is
+    fragmented (a keyframe and a self-contained fragment every two seconds), so even a file whose writer and
+    ffmpeg were both killed (a lost Colab runtime) plays up to its last fragment. ``quality`` is
+    imageio-ffmpeg's 1 (smallest) .. 10 (best). With audio, the file ends with the video (``-shortest``).
+    The file is only created with the first frame.
     """
 
     def __init__(
@@ -67,7 +69,9 @@ class Mp4Writer:
             ffmpeg_log_level="error",
             audio_path=self.audio or None,
             audio_codec="aac" if self.audio else None,
-            output_params=["-shortest"] if self.audio else None,
+            output_params=["-g", str(max(1, round(2 * self.fps))),
+                           "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+                           *(["-shortest"] if self.audio else [])],
         )
         self._gen.send(None)
 
@@ -116,8 +120,12 @@ class Onsets:
         return (at[:-1] - at[0]) / span
 
 
-def load_onsets(path: str | os.PathLike) -> Onsets:
-    """Read an audio file and compute its onset strength, or raise a clear error (before any rendering)."""
+def load_onsets(path: str | os.PathLike, seconds: float | None = None) -> Onsets:
+    """Read an audio file and compute its onset strength, or raise a clear error (before any rendering).
+
+    With ``seconds``, only that much of the sound (plus a second) is decoded: a 3-frame video of an hour-long
+    song reads a few seconds, not the hour. ``duration`` is always the whole file's length.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise SdnbError(f"The audio file '{file}' does not exist.", hint="Check the path; on Colab upload it first.")
@@ -130,7 +138,9 @@ def load_onsets(path: str | os.PathLike) -> Onsets:
     try:
         with warnings.catch_warnings():  # librosa warns before falling back to audioread; failures raise below
             warnings.simplefilter("ignore")
-            y, sr = librosa.load(str(file), sr=22050, mono=True)
+            total = float(librosa.get_duration(path=str(file)))
+            span = None if seconds is None else min(total, seconds + 1.0)
+            y, sr = librosa.load(str(file), sr=22050, mono=True, duration=span)
     except Exception as exc:  # noqa: BLE001 - soundfile/audioread raise many types; all mean "cannot read"
         raise SdnbError(
             f"Cannot read the audio file '{file}': {type(exc).__name__}: {exc}",
@@ -141,7 +151,7 @@ def load_onsets(path: str | os.PathLike) -> Onsets:
     hop = 512
     strength = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
     times = librosa.times_like(strength, sr=sr, hop_length=hop)
-    return Onsets(times=times, strength=np.asarray(strength, dtype=np.float64), duration=y.size / sr)
+    return Onsets(times=times, strength=np.asarray(strength, dtype=np.float64), duration=total)
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,8 @@ def frame_plan(
 
 def walk_plan(params: WalkParams) -> FramePlan:
     """The frame plan of validated ``params``, reading the audio file if one is given (clear error if unreadable)."""
-    onsets = load_onsets(params.audio) if params.audio else None
+    frames = sum(params.frame_counts()) + (0 if params.loop else 1)
+    onsets = load_onsets(params.audio, seconds=frames / params.fps) if params.audio else None
     plan = frame_plan(params.frame_counts(), len(params.prompts), loop=params.loop, easing=params.easing,
                       fps=params.fps, onsets=onsets)
     if onsets is not None and len(plan) / params.fps > onsets.duration + 1e-6:

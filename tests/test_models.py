@@ -136,3 +136,21 @@ def test_a_loaded_pipeline_is_reused_without_planning_again(monkeypatch: pytest.
     other = dataclasses.replace(first.sdnb_plan, batch_size=7)
     assert load_pipeline("sd15", plan=other) is not first  # an explicit, different plan does reload
     assert load_pipeline("sd15", plan=other).sdnb_plan == other
+
+
+def test_a_safetensors_file_that_is_not_a_model_says_what_it_is(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    lora = tmp_path / "style.safetensors"
+    save_file({"lora_unet_down_blocks_0.lora_down.weight": torch.zeros(4, 8)}, str(lora))
+    with pytest.raises(SdnbError, match="style.safetensors is a LoRA") as err:
+        load_pipeline(lora)
+    assert "<lora:" in err.value.hint
+    other = tmp_path / "upscaler.safetensors"
+    save_file({"conv_first.weight": torch.zeros(4, 3, 3, 3)}, str(other))
+    with pytest.raises(SdnbError, match="not a Stable Diffusion checkpoint.*conv_first.weight"):
+        load_pipeline(other)
+    broken = tmp_path / "cut.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(SdnbError, match="not a readable .safetensors file"):
+        load_pipeline(broken)

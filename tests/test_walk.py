@@ -290,3 +290,41 @@ def test_a_walk_frame_is_remade_from_its_png(pipe) -> None:
         again = regenerate(frame, save=False)
         assert np.array_equal(np.asarray(again.images[0]), np.asarray(Image.open(frame).convert("RGB")))
     assert regenerate(result.frames[5]).paths[0].parent.name == "walk-frames"
+
+
+def test_a_long_audio_file_is_decoded_only_as_far_as_the_video_needs(tmp_path) -> None:
+    from sdnb.video import load_onsets
+
+    song = click_track(tmp_path / "long.wav", seconds=300.0, bpm=120)
+    onsets = load_onsets(song, seconds=2.0)
+    assert onsets.duration == pytest.approx(300.0, abs=0.01)  # the whole file's length, from its header
+    assert onsets.times[-1] < 3.5  # but only the first ~3 s were decoded
+    plan = walk_plan(WalkParams(frames=(2,), fps=4, audio=str(song)).validate())
+    assert plan.onsets is not None and plan.onsets.times[-1] < 3.5
+
+
+def test_a_partial_video_plays_even_when_python_and_ffmpeg_are_both_killed(tmp_path) -> None:
+    """A lost machine kills ffmpeg too, so it never writes an index at the end: the MP4 must not need one."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    video = tmp_path / "partial.mp4"
+    script = (
+        "import sys, time, numpy as np\nfrom PIL import Image\nfrom sdnb.video import Mp4Writer\n"
+        f"w = Mp4Writer({str(video)!r}, (64, 64), fps=8)\n"
+        "rng = np.random.default_rng(0)\n"
+        "for i in range(160):\n"
+        "    w.append(Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)))\n"
+        "time.sleep(3)\nprint('written', flush=True)\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+    finally:  # python and its ffmpeg child (in a session of its own), at once, as a lost runtime would
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+        proc.wait()
+    assert probe_video(video).frames >= 16  # at least the first fragments play
