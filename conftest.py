@@ -42,8 +42,18 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"the Hugging Face token appears in the outputs of {item.nodeid}"
 
 
+def _xdist_group(item) -> str | None:
+    """Tests that must share one worker (``-n`` with ``--dist loadgroup``): a notebook's cells run in order on one
+    kernel, and the token check reads what every notebook wrote; the browser tests share one JupyterLab."""
+    if type(item).__name__ == "IPyNbCell" or item.nodeid.startswith("tests/test_auth.py::test_token_never"):
+        return "notebooks"
+    if item.nodeid.startswith("tests/browser/"):
+        return "browser"
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip tests that need real weights or a GPU, with one line that says why."""
+    """Skip tests that need real weights or a GPU, with one line that says why; keep together what must be."""
     real = os.environ.get("SDNB_REAL", "") == "1"
     try:
         import torch
@@ -52,6 +62,9 @@ def pytest_collection_modifyitems(config, items):
     except ImportError:
         cuda = False
     for item in items:
+        group = _xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
         if "real" in item.keywords and not real:
             item.add_marker(pytest.mark.skip(reason="needs real model weights from the hub: set SDNB_REAL=1 online"))
         if "gpu" in item.keywords and not cuda:

@@ -14,14 +14,18 @@ import hashlib
 import itertools
 import json
 import os
+import socket
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import torch
 from matplotlib.figure import Figure
 from PIL import Image
@@ -328,6 +332,67 @@ def _open_folder(p: WalkParams, plan: FramePlan, resume: bool) -> tuple[Path, di
     raise AssertionError("unreachable")
 
 
+_LOCK = ".render.lock"
+
+
+@contextmanager
+def _render_lock(folder: Path) -> Iterator[None]:
+    """One render at a time per walk folder. A second render of the same walk says who holds it; a lock left
+    by a process that no longer runs on this machine is taken over."""
+    with _FOLDER_LOCKS_GUARD:  # threads of this process wait their turn; other processes are told who renders
+        in_process = _FOLDER_LOCKS.setdefault(folder.resolve(), threading.Lock())
+    with in_process, _process_lock(folder):
+        yield
+
+
+_FOLDER_LOCKS: dict[Path, threading.Lock] = {}
+_FOLDER_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _process_lock(folder: Path) -> Iterator[None]:
+    lock = folder / _LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text())
+            except (OSError, ValueError):  # being written this instant, or damaged: look again
+                time.sleep(0.2)
+                holder = _read_lock(lock)
+            if holder is not None and (holder.get("host") != me["host"] or psutil.pid_exists(holder.get("pid", -1))):
+                raise SdnbError(
+                    f"The walk '{folder.name}' is being rendered by process {holder.get('pid')} on "
+                    f"{holder.get('host')} (since {holder.get('started')}).",
+                    hint="Wait for it to finish (its frames are saved as they are made), stop it, or give this "
+                    f"render another name. If that process is gone, delete {lock}.",
+                ) from None
+            with suppress(FileNotFoundError):  # left by a process that is gone: take it over
+                lock.unlink()
+            continue
+        with os.fdopen(fd, "w") as file:
+            json.dump(me, file)
+        break
+    else:
+        raise SdnbError(f"Could not lock the walk folder '{folder}'.", hint="Try again in a moment.")
+    try:
+        yield
+    finally:
+        if _read_lock(lock) == me:
+            with suppress(FileNotFoundError):
+                lock.unlink()
+
+
+def _read_lock(lock: Path) -> dict | None:
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _publish(partial: Path, final: Path) -> Path:
     """Give the finished video its final name (or ``name-2.mp4``, ...) without ever replacing a file."""
     for n in itertools.count(1):
@@ -482,6 +547,20 @@ def render_walk(
     p = dataclasses.replace(params or WalkParams(), **overrides).validate()
     plan = walk_plan(p)
     folder, config = _open_folder(p, plan, resume)
+    with _render_lock(folder):
+        return _render_walk_in(folder, config, p, plan, pipe, stop, progress)
+
+
+def _render_walk_in(
+    folder: Path,
+    config: dict,
+    p: WalkParams,
+    plan: FramePlan,
+    pipe: Any,
+    stop: threading.Event | None,
+    progress: Progress | None,
+) -> WalkResult:
+    """:func:`render_walk` once its folder is open and locked."""
     p = dataclasses.replace(p, seeds=tuple(config["seeds"]), batch_size=config["batch_size"])
     final = folder / config["video"]
     result = WalkResult(p, folder, final.with_suffix(".partial.mp4"), len(plan), flagged=list(config["flagged"]))

@@ -328,3 +328,27 @@ def test_a_partial_video_plays_even_when_python_and_ffmpeg_are_both_killed(tmp_p
         proc.kill()
         proc.wait()
     assert probe_video(video).frames >= 16  # at least the first fragments play
+
+
+def test_a_walk_being_rendered_by_another_process_is_not_joined_and_a_stale_lock_is_taken_over(pipe) -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from sdnb.walk import prepare_walk
+
+    folder = prepare_walk(FAST, name="locked")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {"pid": other.pid, "host": socket.gethostname(), "started": "2026-12-02T10:00:00+00:00"}
+        (folder / ".render.lock").write_text(json.dumps(holder))
+        with pytest.raises(SdnbError, match=f"being rendered by process {other.pid}") as err:
+            render_walk(FAST, name="locked")
+        assert ".render.lock" in err.value.hint
+        assert not list((folder / "frames").glob("*.png")) if (folder / "frames").exists() else True
+    finally:
+        other.kill()
+        other.wait()
+    result = render_walk(FAST, name="locked")  # the holder is gone: its lock is taken over
+    assert result.complete and result.folder == folder and not (folder / ".render.lock").exists()
