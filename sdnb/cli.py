@@ -27,6 +27,7 @@ _TASK_HELP = {
     "inpaint": "Repaint the white part of a mask (--mask) in a source image (--image).",
     "depth2img": "A new picture with the depth of a source image (--image), with a depth model.",
     "upscale": "Make an image 4x larger with the SD x4 upscaler, guided by a prompt.",
+    "hires": "Hires fix as the WebUI does it: generate, enlarge (latent or Real-ESRGAN), then repaint detail.",
     "walk": "Render an interpolation video between prompts (resumable: run the same command again to continue "
             "after an interruption).",
 }
@@ -48,7 +49,7 @@ def add_params(parser: argparse.ArgumentParser, params_cls: type) -> None:
             kw["action"] = argparse.BooleanOptionalAction
         else:
             kw["type"] = base_type(kind)
-        if spec.choices:
+        if spec.choices and f.name != "model":  # a model may also be a hub id, a folder or a .safetensors file
             kw["choices"] = spec.choices
         parser.add_argument(flag, dest=f.name, default=f.default, **kw)
     parser.add_argument("--output-dir", help="Where to write (default: SDNB_OUTPUT_DIR or ./outputs).")
@@ -146,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="TASK", required=True)
     for name, (cls, extra, _) in COMMANDS.items():
-        task = sub.add_parser(name, help=_TASK_HELP[name], description=_TASK_HELP[name] + _SPLIT)
+        about = _TASK_HELP.get(name) or (cls.__doc__ or name).strip().splitlines()[0]  # a new task: its params' doc
+        task = sub.add_parser(name, help=about, description=about + _SPLIT)
         add_params(task, cls)
         if extra is not None:
             extra(task)

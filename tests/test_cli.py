@@ -84,3 +84,11 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
     assert not circles, f"import circle through: {circles}"
     assert "cli" not in set().union(*graph.values()), "the command line is the top layer"
     assert not graph["engine"] & {"generate", "walk", "cli", "distributed"}, "tasks sit above the engine"
+
+
+def test_model_flag_takes_hub_ids_and_files_and_names_the_replacement_of_a_deleted_id(capsys) -> None:
+    assert main(["txt2img", "--model", "runwayml/stable-diffusion-v1-5", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "deleted" in err and "stable-diffusion-v1-5/stable-diffusion-v1-5" in err
+    assert main(["txt2img", "--model", "nobody/not-a-model", "--steps", "2"]) == 2  # tried, and offline here
+    assert "cannot be downloaded" in capsys.readouterr().err
