@@ -13,6 +13,7 @@ import math
 import os
 import re
 import secrets
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -279,15 +280,83 @@ def load_image(path: str | os.PathLike[str], *, mode: str = "RGB") -> Image.Imag
             ) from exc
 
 
+#: The longest side an input image keeps; larger ones are scaled down first (with a notice), so a huge photo
+#: never fills the memory before it is fitted to the model's size.
+MAX_INPUT_SIDE = 4096
+#: The shortest side an input image may have: a smaller one holds too little to start from.
+MIN_INPUT_SIDE = 8
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Transparent pixels onto white, as the WebUI flattens an RGBA input (its default background)."""
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """A 16- or 32-bit greyscale image scaled to 8 bits (Pillow's own conversion would clip it to white)."""
+    import numpy as np
+
+    values = np.asarray(image).astype(np.float64)
+    top = 65535.0 if values.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(values * 255.0 / top, 0, 255).round().astype(np.uint8), "L")
+
+
+def _converted(image: Image.Image, mode: str, name: str) -> Image.Image:
+    """``image`` in ``mode``; a picture (``mode`` RGB) in another mode is converted with a notice that says how."""
+    if image.mode == mode:
+        return image.copy()
+    how = ""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image, how = _to_8bit(image), "16-bit greyscale scaled to 8 bits"
+    if mode == "RGB":
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            image, how = _flatten(image), "its transparent parts put on white, as the WebUI does"
+        elif image.mode == "CMYK":
+            how = "CMYK (a print colour model) converted to RGB; colours may shift a little"
+        elif image.mode == "P":
+            how = "a palette image converted to full colour"
+        elif image.mode in ("L", "1"):
+            how = how or "a greyscale image: the model sees grey, so colours come only from the prompt"
+        how = how or f"mode {image.mode} converted to RGB"
+        warnings.warn(f"{name}: {how}.", stacklevel=3)
+    try:
+        return image.convert(mode)
+    except ValueError as exc:
+        raise SdnbError(f"Cannot convert {name} from mode {image.mode} to mode {mode}.",
+                        hint="Re-save it as an ordinary RGB PNG or JPEG.") from exc
+
+
 def as_image(source: str | os.PathLike[str] | Image.Image, *, mode: str = "RGB") -> Image.Image:
-    """An image input as a PIL image in ``mode``: a path is loaded with :func:`load_image`, a PIL image
-    converted (a copy; the caller's image is never changed)."""
+    """An image input (a path or a PIL image) as a new PIL image in ``mode``, ready to be fitted.
+
+    EXIF orientation is applied; a picture that is not RGB (transparent, palette, 16-bit, greyscale, CMYK)
+    is converted with a notice; one larger than :data:`MAX_INPUT_SIDE` is scaled down with a notice; one
+    smaller than :data:`MIN_INPUT_SIDE` is refused. The caller's image is never changed.
+    """
     if isinstance(source, Image.Image):
-        return ImageOps.exif_transpose(source).convert(mode)
-    if not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
+        name = "The image"
+        upright = ImageOps.exif_transpose(source)
+    elif isinstance(source, (str, os.PathLike)) and os.fspath(source):
+        name = f"'{Path(source).name}'"
+        with _opened(source) as image:
+            upright = ImageOps.exif_transpose(image)
+            upright.load()
+    else:
         raise SdnbError(f"An image input must be a file path or a PIL image, not {source!r}.",
                         hint="Pass e.g. 'photo.png', or an image from PIL.Image.open(...).")
-    return load_image(source, mode=mode)
+    if min(upright.size) < MIN_INPUT_SIDE:
+        raise SdnbError(f"{name} is only {upright.width}x{upright.height} pixels: too small to start from.",
+                        hint=f"Use an image at least {MIN_INPUT_SIDE} pixels on each side (ideally about the "
+                        "output size, e.g. 512x512).")
+    if max(upright.size) > MAX_INPUT_SIDE:
+        before = upright.size
+        upright = upright.copy()
+        upright.thumbnail((MAX_INPUT_SIDE, MAX_INPUT_SIDE), Image.LANCZOS)
+        warnings.warn(f"{name} is {before[0]}x{before[1]} pixels, more than the model can take: scaled down to "
+                      f"{upright.width}x{upright.height} first (it is fitted to the output size next).", stacklevel=2)
+    return _converted(upright, mode, name)
 
 
 def fit_image(image: Image.Image, width: int, height: int, mode: str = "Just resize") -> Image.Image:

@@ -1,0 +1,158 @@
+"""Inpainting, outpainting and depth to image: masks (shapes, invert, blur, checks), masked content, inpaint
+area, the outpainting canvas, a user depth map, their infotext keys, and bad input refused with nothing written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from sdnb.assets import asset
+from sdnb.errors import SdnbError
+from sdnb.generate import depth2img, inpaint, regenerate
+from sdnb.images import as_image, fit_image, parse_infotext, read_infotext
+from sdnb.masks import fill_masked, mask_overlay, outpaint_canvas, shape_mask
+from sdnb.params import Depth2ImgParams, InpaintParams
+
+TINY = {"width": 64, "height": 64, "steps": 3, "seed": 5}
+
+
+@pytest.fixture
+def params() -> InpaintParams:
+    return InpaintParams(image=str(asset("portrait.jpg")), mask=str(asset("portrait_mask.png")), strength=1.0,
+                         mask_blur=0, **TINY)
+
+
+def px(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=int)
+
+
+def test_shapes_overlay_and_fill() -> None:
+    ellipse = shape_mask((40, 20), (10, 0, 30, 20), "ellipse")
+    rect = shape_mask((40, 20), (10, 0, 30, 20))
+    assert np.asarray(rect).sum() == 20 * 20 * 255 and 0 < np.asarray(ellipse).sum() < np.asarray(rect).sum()
+    with pytest.raises(SdnbError, match="does not fit"):
+        shape_mask((40, 20), (10, 0, 50, 20))
+    photo = Image.new("RGB", (40, 20), (0, 0, 255))
+    photo.paste((255, 0, 0), (10, 0, 30, 20))  # a red block, exactly under the mask
+    filled = np.asarray(fill_masked(photo, rect))
+    assert filled[10, 20, 2] > 200 and filled[10, 20, 0] < 30  # the hole takes the blue around it, no red left
+    assert np.asarray(mask_overlay(photo, rect))[10, 2].tolist() == [0, 0, 255]  # outside: untouched
+
+
+def test_only_masked_and_whole_picture_keep_every_unmasked_pixel(params: InpaintParams) -> None:
+    source = px(fit_image(as_image(params.image), 64, 64))
+    kept = np.asarray(fit_image(as_image(params.mask, mode="L"), 64, 64)) == 0
+    for area in ("Whole picture", "Only masked"):
+        out = px(inpaint(params, inpaint_area=area, padding=8, save=False).images[0])
+        assert (out[kept] == source[kept]).all(), area
+        assert (out[~kept] != source[~kept]).any(), area
+
+
+def test_invert_blur_and_masked_content_each_change_the_result(params: InpaintParams) -> None:
+    base = px(inpaint(params, save=False).images[0])
+    inverted = px(inpaint(params, mask_mode="Inpaint not masked", save=False).images[0])
+    source = px(fit_image(as_image(params.image), 64, 64))
+    hole = np.asarray(fit_image(as_image(params.mask, mode="L"), 64, 64)) == 255
+    assert hole.any() and (inverted[hole] == source[hole]).all()  # inverted: the helmet is what is kept
+    blurred = px(inpaint(params, mask_blur=8, save=False).images[0])
+    filled = px(inpaint(params, masked_content="fill", strength=0.6, save=False).images[0])
+    original = px(inpaint(params, masked_content="original", strength=0.6, save=False).images[0])
+    assert not np.array_equal(base, blurred) and not np.array_equal(filled, original)
+    again = px(inpaint(params, masked_content="fill", strength=0.6, save=False).images[0])
+    assert np.array_equal(filled, again)  # same seed and settings, same pixels
+
+
+def test_infotext_keys_as_the_webui_writes_them_and_regenerate(params: InpaintParams, _outputs: Path) -> None:
+    made = inpaint(params, inpaint_area="Only masked", padding=16, masked_content="fill", strength=0.8)
+    settings = parse_infotext(read_infotext(made.paths[0])).settings
+    assert (settings["Mask blur"], settings["Inpaint area"], settings["Masked area padding"]) == ("0", "Only masked", "16")
+    assert settings["Masked content"] == "fill" and "Mask hash" in settings and "Source hash" in settings
+    whole = inpaint(params, save=False).infotexts[0]
+    assert "Inpaint area" not in whole and "Masked area padding" not in whole  # the WebUI writes them only then
+    again = regenerate(made.paths[0], image=params.image, mask=params.mask, save=False)
+    assert np.array_equal(px(again.images[0]), px(made.images[0]))
+    with pytest.warns(UserWarning, match="stretched"), pytest.raises(SdnbError, match="mask given is not the one"):
+        regenerate(made.paths[0], image=params.image, mask=str(asset("coffee_mask.png")))
+
+
+def test_outpainting_adds_exactly_the_margins(params: InpaintParams) -> None:
+    small = fit_image(as_image(params.image), 64, 64)
+    canvas, mask = outpaint_canvas(small, left=16, down=8, overlap=4)
+    assert canvas.size == mask.size == (80, 72)
+    assert px(canvas)[:64, 16:].tolist() == px(small).tolist()  # the picture in place
+    m = np.asarray(mask)
+    assert (m[:, :20] == 255).all() and (m[-12:] == 255).all() and (m[:60, 20:] == 0).all()
+    out = inpaint(replace(params, image=canvas, mask=mask, width=80, height=72, masked_content="fill"), save=False)
+    assert out.images[0].size == (80, 72)
+    with pytest.raises(SdnbError, match="multiples of 8"):
+        outpaint_canvas(small, right=10)
+    with pytest.raises(SdnbError, match="all 0"):
+        outpaint_canvas(small)
+
+
+def test_bad_masks_are_refused_with_nothing_written(params: InpaintParams, _outputs: Path, tmp_path: Path) -> None:
+    black, white = tmp_path / "black.png", tmp_path / "white.png"
+    Image.new("L", (512, 512), 0).save(black)
+    Image.new("L", (512, 512), 255).save(white)
+    with pytest.raises(SdnbError, match="nothing to inpaint"):
+        inpaint(params, mask=str(black))
+    with pytest.raises(SdnbError, match="all white"):
+        inpaint(params, mask=str(white))
+    with pytest.raises(SdnbError, match="must be one of fill, original"):
+        inpaint(params, masked_content="latent noise")
+    assert not _outputs.exists() or not any(_outputs.rglob("*.png"))
+    small = tmp_path / "small_mask.png"
+    Image.open(asset("portrait_mask.png")).resize((128, 100)).save(small)
+    with pytest.warns(UserWarning, match="stretched to the image's size"):
+        assert inpaint(params, mask=str(small), save=False).images[0].size == (64, 64)
+
+
+def test_depth2img_with_a_depth_map_of_ones_own(_outputs: Path, tmp_path: Path) -> None:
+    p = Depth2ImgParams(image=str(asset("launch.jpg")), strength=0.8, **TINY)
+    estimated = px(depth2img(p, save=False).images[0])
+    ramp = tmp_path / "ramp.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1))).save(ramp)
+    own = depth2img(p, depth_map=str(ramp))
+    assert not np.array_equal(estimated, px(own.images[0]))
+    assert "Depth map hash" in read_infotext(own.paths[0])
+    with pytest.raises(SdnbError, match="depth map of your own"):
+        regenerate(own.paths[0], image=p.image)
+    again = regenerate(own.paths[0], image=p.image, depth_map=str(ramp), save=False)
+    assert np.array_equal(px(again.images[0]), px(own.images[0]))
+    flat = tmp_path / "flat.png"
+    Image.new("L", (64, 64), 128).save(flat)
+    with pytest.raises(SdnbError, match="one flat grey"):
+        depth2img(p, depth_map=str(flat))
+    with pytest.raises(SdnbError, match="cannot run depth2img"):
+        depth2img(p, model="sd15")
+
+
+def test_blur_softens_the_mask_edge(params: InpaintParams) -> None:
+    mask = fit_image(as_image(params.mask, mode="L"), 64, 64)
+    soft = np.asarray(mask.filter(ImageFilter.GaussianBlur(4)))
+    assert ((soft > 0) & (soft < 255)).sum() > ((np.asarray(mask) > 0) & (np.asarray(mask) < 255)).sum()
+
+
+def test_mask_maker_previews_saves_and_fills_the_form(params: InpaintParams, _outputs: Path) -> None:
+    from sdnb.maskmaker import MaskMaker
+    from sdnb.widgets import Form
+
+    form = Form(params)
+    maker = MaskMaker(form)
+    assert maker.preview.value and not maker.status.value  # the overlay of the form's image is drawn
+    maker.shape.value, maker.across.value, maker.down.value = "rectangle", (0, 50), (0, 25)
+    path = Path(maker.save())
+    assert form.fields["mask"].value == str(path) and path.parent == _outputs / "masks"
+    mask = np.asarray(Image.open(path))
+    assert mask.shape == (512, 512) and mask[:128, :256].min() == 255 and mask[128:].max() == 0 and mask[:, 256:].max() == 0
+    assert form.params().mask == str(path)
+    maker.across.value = (30, 30)
+    assert maker.save() == "" and "no area" in maker.status.value
+    form.fields["image"].value = "missing.png"
+    assert "no such file" in maker.status.value
+    with pytest.raises(SdnbError, match="inpainting form"):
+        MaskMaker(Form(Depth2ImgParams(image=params.image)))
