@@ -432,3 +432,106 @@ def test_tiny_images_upscale() -> None:
     for name in ("RealESRGAN_x4plus", "realesr-general-x4v3"):
         assert up.upscale_image(Image.new("RGB", (1, 1), "red"), name).size == (4, 4)
         assert up.upscale_image(Image.new("RGB", (1, 7), "red"), name).size == (4, 28)
+
+
+# ---------------------------------------------------------------------------------------------
+# Side by side (sdnb.compare)
+
+
+def test_comparison_grid_and_table_measure_each_method() -> None:
+    from sdnb.compare import compare_upscalers
+
+    small = picture(32, 32)
+    comparison = compare_upscalers(small, {"Lanczos": lambda: up.lanczos_upscale(small, 4),
+                                           "Real-ESRGAN": lambda: up.upscale_image(small, "RealESRGAN_x4plus")})
+    assert [m.name for m in comparison.results] == ["Lanczos", "Real-ESRGAN"]
+    assert all(m.image.size == (128, 128) and m.seconds > 0 and m.peak_bytes >= 0 for m in comparison.results)
+    grid = comparison.grid()
+    assert grid.width > 2 * 128 and grid.height > 2 * 128  # two columns, whole and zoomed rows, labels
+    table = comparison.table()
+    assert "Real-ESRGAN" in table and "128x128" in table and "<table>" in comparison._repr_html_()
+    zoomed = np.asarray(comparison.grid(box=(0, 0, 32, 32)))
+    assert not np.array_equal(zoomed, np.asarray(grid))  # another crop, another bottom row
+
+
+def test_comparison_refuses_mixed_sizes_and_a_box_outside() -> None:
+    from sdnb.compare import compare_upscalers
+
+    small = picture(32, 32)
+    with pytest.raises(SdnbError, match="different sizes"):
+        compare_upscalers(small, {"x4": lambda: up.lanczos_upscale(small, 4), "x2": lambda: up.lanczos_upscale(small, 2)})
+    comparison = compare_upscalers(small, {"x4": lambda: up.lanczos_upscale(small, 4)})
+    with pytest.raises(SdnbError, match="not inside"):
+        comparison.grid(box=(100, 100, 200, 200))
+
+
+# ---------------------------------------------------------------------------------------------
+# 4x walk videos (WalkParams.upscaler)
+
+
+def test_walk_upscaled_4x_streams_resumes_and_keeps_frames_remakeable(pipe) -> None:
+    import imageio_ffmpeg
+
+    from sdnb.generate import regenerate
+    from sdnb.images import read_infotext
+    from sdnb.params import WalkParams
+    from sdnb.video import check_video
+    from sdnb.walk import render_walk
+
+    def decoded(path: Path) -> list[bytes]:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        next(reader)
+        return list(reader)
+
+    walk = WalkParams(prompts=("a red fox", "a lighthouse"), seeds=(1, 2), frames=(4,), steps=2, batch_size=2,
+                      width=32, height=32, upscaler="RealESRGAN_x4plus")
+    whole = render_walk(walk, name="whole")
+    assert check_video(whole.video, 5, (128, 128)).startswith("✓")
+    assert Image.open(whole.frames[1]).size == (32, 32)  # the frame PNG keeps the rendered size ...
+    again = regenerate(whole.frames[1], save=False)  # ... and what regenerate needs
+    assert np.array_equal(np.asarray(again.images[0]), np.asarray(Image.open(whole.frames[1]).convert("RGB")))
+    assert "Walk t" in read_infotext(whole.frames[1])
+
+    stop = threading.Event()
+
+    class StopAfterTwo:
+        def start(self, total: int, what: str) -> None: ...
+        def update(self, done: int, preview: Image.Image | None = None) -> None:
+            if preview is None and done >= 2:
+                stop.set()
+        def finish(self, message: str) -> None: ...
+
+    cut = render_walk(walk, name="cut", stop=stop, progress=StopAfterTwo())
+    assert cut.interrupted and check_video(cut.video, 2, (128, 128)).startswith("✓")
+    resumed = render_walk(walk, name="cut")
+    assert resumed.complete and decoded(resumed.video) == decoded(whole.video)
+
+    plain = render_walk(walk, name="plain", upscaler="None")
+    assert check_video(plain.video, 5, (32, 32)).startswith("✓")
+    with pytest.raises(SdnbError, match="Upscale video must be one of"):
+        render_walk(walk, upscaler="RealESRGAN_x2")
+
+
+def test_esrgan_benchmark_reports_both_paths_their_ratio_and_memory_by_tile() -> None:
+    import re
+
+    from benchmarks.esrgan import main
+
+    out = main(["--tiny", "--size", "48", "--tile", "32", "--tiles", "32", "48"])
+    rows = {name: line for line in out.splitlines() for name in ("RealESRGANer-style loop", "sdnb tiled")
+            if line.startswith(f"| {name}")}
+    assert set(rows) == {"RealESRGANer-style loop", "sdnb tiled"}, out
+    assert all(float(line.strip("|").split("|")[1]) > 0 for line in rows.values())
+    assert re.search(r"ratio \(loop seconds / sdnb seconds\): \d+\.\d+x", out)
+    assert re.search(r"^\| 32 \| ", out, re.M) and re.search(r"^\| 48 \| ", out, re.M)
+    assert "device:" in out and "date:" in out and "48x48 -> 192x192" in out
+
+
+def test_realesrganer_loop_matches_sdnb_on_one_tile() -> None:
+    from benchmarks.esrgan import realesrganer_loop
+
+    image = picture(40, 40)
+    upscaler = up.load_upscaler("RealESRGAN_x4plus")
+    ours, theirs = np.asarray(up.upscale_image(image, upscaler, tile=0)), np.asarray(realesrganer_loop(image, upscaler, 64))
+    assert ours.shape == theirs.shape == (160, 160, 3)
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1  # the same network, rounded the same way
