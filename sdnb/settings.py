@@ -20,6 +20,10 @@ __all__ = [
     "output_dir",
     "cache_dir",
     "models_dir",
+    "lora_dir",
+    "set_lora_dir",
+    "lora_fuse",
+    "set_lora_fuse",
     "set_output_dir",
     "set_mirror",
     "apply_mirror",
@@ -80,6 +84,28 @@ def models_dir() -> Path | None:
     """Folder of local models (``SDNB_MODELS_DIR``): ``<dir>/<name>`` is used before the hub."""
     value = os.environ.get("SDNB_MODELS_DIR")
     return Path(value).expanduser() if value else None
+
+
+def lora_dir() -> Path | None:
+    """Folder of LoRA files (``SDNB_LORA_DIR``): ``<lora:name:w>`` uses ``<dir>/**/name.safetensors``."""
+    value = os.environ.get("SDNB_LORA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def set_lora_dir(path: str | os.PathLike) -> None:
+    """Look for ``<lora:name:w>`` files in ``path`` from now on (what ``SDNB_LORA_DIR`` does)."""
+    os.environ["SDNB_LORA_DIR"] = os.fspath(path)
+
+
+def lora_fuse() -> bool:
+    """True when LoRAs are fused into the weights for a run (``SDNB_LORA_FUSE=1``): faster steps, a slower
+    start, and unfusing restores the weights only up to float rounding."""
+    return os.environ.get("SDNB_LORA_FUSE", "").strip().lower() in _TRUE
+
+
+def set_lora_fuse(on: bool = True) -> None:
+    """Fuse a prompt's LoRAs into the weights for each run from now on (what ``SDNB_LORA_FUSE`` does)."""
+    os.environ["SDNB_LORA_FUSE"] = "1" if on else "0"
 
 
 def set_output_dir(path: str | os.PathLike) -> None:

@@ -1,6 +1,7 @@
 """The one X/Y grid: any parameter (or two) over a list of values, same seed, labelled cells.
 
-Notebook 01's CFG row uses it first; strength, ControlNet scale and LoRA weight sweeps reuse it.
+Notebook 01's CFG row uses it first; strength, ControlNet scale and LoRA weight sweeps reuse it. An axis
+named ``"lora:NAME"`` varies the weight of LoRA ``NAME`` (its ``<lora:NAME:w>`` tag in the prompt).
 """
 
 from __future__ import annotations
@@ -14,12 +15,29 @@ from PIL import Image
 from .errors import SdnbError
 from .images import image_grid
 from .params import spec_of
+from .prompts import set_lora_weight
 from .seeds import resolve_seed
 
-__all__ = ["xy_grid"]
+__all__ = ["LORA_AXIS", "xy_grid"]
+
+
+#: Prefix of an axis that varies a LoRA's weight instead of a params field.
+LORA_AXIS = "lora:"
+
+
+def _with(params: Any, changes: dict[str, Any]) -> Any:
+    """``params`` with fields changed, a ``lora:NAME`` axis changing that LoRA's tag in the prompt."""
+    for name, value in changes.items():
+        if name.startswith(LORA_AXIS):
+            params = dataclasses.replace(params, prompt=set_lora_weight(params.prompt, name[len(LORA_AXIS):], value))
+        else:
+            params = dataclasses.replace(params, **{name: value})
+    return params
 
 
 def _label(params_cls: type, name: str, value: Any) -> str:
+    if name.startswith(LORA_AXIS):
+        return f"{name[len(LORA_AXIS):]}: {value:g}"
     return f"{spec_of(params_cls, name).label}: {value:g}" if isinstance(value, float) else (
         f"{spec_of(params_cls, name).label}: {value}"
     )
@@ -41,7 +59,7 @@ def xy_grid(
     """
     names = {f.name for f in dataclasses.fields(params)}
     for name in (x, y) if y else (x,):
-        if name not in names:
+        if name not in names and not (name.startswith(LORA_AXIS) and name[len(LORA_AXIS):]):
             raise SdnbError(f"{type(params).__name__} has no parameter {name!r}.", hint=f"Use one of: {sorted(names)}")
     if not xs or (y and not ys):
         raise SdnbError("Give at least one value for each swept parameter.")
@@ -51,7 +69,7 @@ def xy_grid(
     for yv in rows:
         for xv in xs:
             changes = {x: xv} | ({y: yv} if y else {})
-            images.append(run(dataclasses.replace(base, **changes)))
+            images.append(run(_with(base, changes)))
     cls = type(params)
     return image_grid(
         images,
