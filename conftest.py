@@ -7,6 +7,7 @@ A canary Hugging Face token is set for the whole session; every nbval cell's out
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,8 @@ def pytest_configure(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """For nbval cells: fail the cell if its outputs contain the token."""
+    """For nbval cells: fail the cell if its outputs contain the token; after a notebook's last cell, fail it if
+    any file written so far contains the token (so the check runs on whichever worker runs the notebook)."""
     outcome = yield
     outputs = getattr(item, "test_outputs", None)
     if call.when != "call" or type(item).__name__ != "IPyNbCell" or outputs is None:
@@ -35,25 +37,22 @@ def pytest_runtest_makereport(item, call):
     state = item.config.sdnb_nbval
     state["cells"] += 1
     state["notebooks"].add(os.path.basename(str(item.fspath)))
+    report = outcome.get_result()
     if CANARY in json.dumps(outputs, default=str):
         state["leaks"].append(item.nodeid)
-        report = outcome.get_result()
         report.outcome = "failed"
         report.longrepr = f"the Hugging Face token appears in the outputs of {item.nodeid}"
-
-
-def _xdist_group(item) -> str | None:
-    """Tests that must share one worker (``-n`` with ``--dist loadgroup``): a notebook's cells run in order on one
-    kernel, and the token check reads what every notebook wrote; the browser tests share one JupyterLab."""
-    if type(item).__name__ == "IPyNbCell" or item.nodeid.startswith("tests/test_auth.py::test_token_never"):
-        return "notebooks"
-    if item.nodeid.startswith("tests/browser/"):
-        return "browser"
-    return None
+    elif item.nodeid in state.get("last_cells", ()):
+        written = [p for p in Path(NOTEBOOK_OUTPUT_DIR).rglob("*") if p.is_file()]
+        leaked = [str(p) for p in written if CANARY.encode() in p.read_bytes()]
+        if leaked:
+            state["leaks"] += leaked
+            report.outcome = "failed"
+            report.longrepr = f"the Hugging Face token appears in files the notebooks wrote: {leaked}"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip tests that need real weights or a GPU, with one line that says why; keep together what must be."""
+    """Skip tests that need real weights or a GPU, with one line that says why; note each notebook's last cell."""
     real = os.environ.get("SDNB_REAL", "") == "1"
     try:
         import torch
@@ -61,10 +60,9 @@ def pytest_collection_modifyitems(config, items):
         cuda = torch.cuda.is_available()
     except ImportError:
         cuda = False
+    last = {str(item.fspath): item.nodeid for item in items if type(item).__name__ == "IPyNbCell"}
+    config.sdnb_nbval["last_cells"] = set(last.values())
     for item in items:
-        group = _xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
         if "real" in item.keywords and not real:
             item.add_marker(pytest.mark.skip(reason="needs real model weights from the hub: set SDNB_REAL=1 online"))
         if "gpu" in item.keywords and not cuda:

@@ -30,6 +30,7 @@ from PIL import Image
 
 from .errors import Interrupted, SdnbError
 from .images import image_grid, save_image
+from .lora import prompt_loras
 from .models import explain_error, pipeline_lock
 from .params import GenParams, to_infotext
 from .preview import latents_to_rgb
@@ -215,9 +216,10 @@ def _render_batches(
     batches: Sequence[int],
     save_only: int | None,
 ) -> None:
-    with pipeline_lock(pipe):  # one run at a time per model: the sampler is swapped here
+    # one run at a time per model: the sampler is swapped here, the prompt's LoRAs applied for this run only
+    with pipeline_lock(pipe), prompt_loras(pipe, p.prompt) as lora_info:
         set_sampler(pipe, p.sampler, p.schedule_type)
-        embeds = encode_prompt(pipe, p.prompt, p.negative_prompt).repeat(p.batch_size)
+        embeds = encode_prompt(pipe, p.prompt, p.negative_prompt, p.clip_skip).repeat(p.batch_size)
         family = getattr(pipe, "sdnb_family", "sd15")
         steps = inputs.steps or p.steps
         total = steps * len(batches)
@@ -251,7 +253,7 @@ def _render_batches(
                     image = inputs.finish(image)
                 if flagged:
                     result.flagged.append(len(result.images))
-                extra = dict(inputs.infotext)
+                extra = dict(inputs.infotext) | lora_info
                 if inputs.variation is not None:
                     extra["Variation seed"] = subseeds[pos]
                 text = to_infotext(p, seed, pos, extra)

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from PIL import Image
 
-__all__ = ["pipeline_diagram", "token_table", "guidance_arrows", "latent_channels", "slerp_norms"]
+__all__ = ["pipeline_diagram", "token_table", "guidance_arrows", "latent_channels", "slerp_norms", "strength_schedule",
+           "resize_modes", "estimate_depth", "depth_figure"]
 
 
 def pipeline_diagram() -> Figure:
@@ -142,3 +143,127 @@ def slerp_norms(shape: tuple[int, ...] = (4, 64, 64), seeds: tuple[int, int] = (
     fig.tight_layout()
     plt.close(fig)  # shown once, as the cell's result
     return fig
+
+
+def strength_schedule(pipe: Any, steps: int = 20, strengths: tuple[float, ...] = (0.3, 0.6, 0.9),
+                      sampler: str = "DPM++ 2M", schedule_type: str = "Automatic") -> Figure:
+    """What denoising strength does: the noise level at each step of ``sampler`` on ``pipe``'s model, and for
+    each strength the steps img2img skips (the image is noised straight to the level where its run starts)."""
+    from .samplers import make_scheduler
+
+    scheduler = make_scheduler(dict(pipe.scheduler.config), sampler, schedule_type)
+    scheduler.set_timesteps(steps)
+    alphas = scheduler.alphas_cumprod.float()
+    timesteps = scheduler.timesteps[:: scheduler.order][:steps].long().clamp(0, len(alphas) - 1)
+    sigma = ((1 - alphas[timesteps]) / alphas[timesteps]).sqrt().numpy()
+    fig, axes = plt.subplots(1, len(strengths), figsize=(3.6 * len(strengths), 3.2), sharey=True)
+    x = np.arange(1, len(sigma) + 1)
+    for ax, strength in zip(np.atleast_1d(axes), strengths, strict=True):
+        run = min(int(steps * strength), steps)
+        skip = steps - run
+        ax.bar(x[:skip], sigma[:skip], color="#ced4da", label=f"skipped ({skip})")
+        ax.bar(x[skip:], sigma[skip:], color="#1c7ed6", label=f"run ({run})")
+        ax.set_yscale("log")
+        ax.set_title(f"strength {strength:g}: {run} of {steps} steps", fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("noise level (σ, log scale)")
+    fig.suptitle(f"{sampler}: img2img adds noise up to the first step it runs, then denoises from there", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
+    return fig
+
+
+def resize_modes(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The WebUI's three resize modes side by side: ``image`` fitted to ``width`` x ``height`` by each."""
+    from .images import fit_image, image_grid
+    from .params import RESIZE_MODES
+
+    fitted = [fit_image(image.convert("RGB"), width, height, mode) for mode in RESIZE_MODES]
+    shown = image.convert("RGB")
+    shown.thumbnail((max(width, height), max(width, height)))
+    return image_grid([shown, *fitted], col_labels=[f"source {image.width}x{image.height}", *RESIZE_MODES])
+
+
+def estimate_depth(pipe: Any, image: Image.Image) -> np.ndarray:
+    """The depth map a depth-to-image pipeline's own estimator (DPT) sees in ``image``: 0 = far, 1 = near."""
+    pixels = pipe.feature_extractor(images=image.convert("RGB"), return_tensors="pt").pixel_values
+    estimator = pipe.depth_estimator
+    with torch.no_grad():
+        depth = estimator(pixels.to(estimator.device, estimator.dtype)).predicted_depth
+    depth = torch.nn.functional.interpolate(depth[:, None].float(), size=image.size[::-1], mode="bicubic")[0, 0]
+    low, high = float(depth.min()), float(depth.max())
+    return ((depth - low) / (high - low if high > low else 1.0)).cpu().numpy()
+
+
+def depth_figure(image: Image.Image, depth: np.ndarray | Image.Image, title: str = "depth map") -> Figure:
+    """An image beside its depth map, drawn with a colour map and a colour bar (near = bright)."""
+    values = np.asarray(depth.convert("L"), dtype=np.float32) / 255.0 if isinstance(depth, Image.Image) else depth
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    axes[0].imshow(image)
+    axes[0].set_title(f"image {image.width}×{image.height}", fontsize=9)
+    shown = axes[1].imshow(values, cmap="inferno", vmin=0, vmax=1)
+    axes[1].set_title(title, fontsize=9)
+    fig.colorbar(shown, ax=axes[1], shrink=0.75, pad=0.04, label="far (0) → near (1)")
+    for a in axes:
+        a.axis("off")
+    fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
+    return fig
+
+
+def controlnet_diagram() -> Figure:
+    """ControlNet: a trainable copy of the UNet's encoder reads the control map; its outputs join the locked
+    UNet through zero convolutions, so at the start of training it adds exactly nothing."""
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 4.4)
+    ax.axis("off")
+
+    def box(x: float, y: float, w: float, h: float, text: str, color: str) -> None:
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.04", fc=color, ec="#333333"))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(a: tuple[float, float], b: tuple[float, float], text: str = "") -> None:
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=14))
+        if text:
+            ax.text((a[0] + b[0]) / 2 + 0.08, (a[1] + b[1]) / 2, text, fontsize=8, va="center")
+
+    box(0.2, 2.9, 1.8, 1.0, "noisy latents\n+ prompt", "#eeeeee")
+    box(2.6, 2.9, 2.4, 1.0, "UNet encoder\n(locked: weights frozen)", "#cfe2ff")
+    box(5.6, 2.9, 2.4, 1.0, "UNet decoder\n(locked)", "#cfe2ff")
+    box(8.6, 2.9, 2.0, 1.0, "predicted noise", "#eeeeee")
+    box(0.2, 0.4, 1.8, 1.0, "control map\n(edges, depth, pose)", "#eeeeee")
+    box(2.6, 0.4, 2.4, 1.0, "trainable copy\nof the encoder", "#ffe5b4")
+    box(5.75, 1.55, 2.1, 0.7, "zero convolution\n(weights start at 0)", "#d1f2d1")
+    arrow((2.05, 3.4), (2.55, 3.4))
+    arrow((5.05, 3.4), (5.55, 3.4))
+    arrow((8.05, 3.4), (8.55, 3.4))
+    arrow((2.05, 0.9), (2.55, 0.9))
+    arrow((1.1, 2.85), (2.9, 1.45), "latents too")
+    arrow((5.05, 0.9), (6.2, 1.5))
+    arrow((6.8, 2.3), (6.8, 2.85), "+ weight × output")
+    ax.text(5.5, 0.15, "At first the zero convolutions output 0, so the model is unharmed; training grows them only as "
+            "far as the control helps.", ha="center", fontsize=8.5)
+    fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
+    return fig
+
+
+def control_grid(photo: Image.Image, pose: Image.Image | None = None, *, low: int = 100, high: int = 200) -> Image.Image:
+    """What each kind of ControlNet sees in one photo: the photo, its canny edges, depth map, line art and
+    scribble, and (when given) a pose skeleton."""
+    from .control import canny, depth_map, lineart, scribble
+    from .images import image_grid
+
+    rgb = photo.convert("RGB")
+    lines = lineart(rgb)
+    images = [rgb, canny(rgb, low, high), depth_map(rgb), lines, scribble(lines)]
+    labels = ["photo", f"canny {low}/{high}", "depth (DPT)", "line art", "scribble (bold strokes)"]
+    if pose is not None:
+        images.append(pose.convert("RGB").resize(rgb.size))
+        labels.append("pose (OpenPose)")
+    return image_grid(images, col_labels=labels)
+
+
+__all__ += ["controlnet_diagram", "control_grid"]

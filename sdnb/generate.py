@@ -9,34 +9,46 @@ resolve the seed, load the model's pipeline for the task, and hand both to :func
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from PIL import Image, ImageFilter, ImageOps
 
+from .control import control_map, control_source
 from .engine import Inputs, Result, render
-from .errors import SdnbError
-from .images import as_image, fit_image, parse_infotext, read_infotext, writable_folder
+from .errors import Interrupted, SdnbError
+from .images import as_image, fit_image, parse_infotext, read_infotext, save_image, writable_folder
+from .masks import check_mask, fill_masked
 from .models import load_pipeline
 from .params import (
+    HIRES_ESRGAN,
+    HIRES_LATENT,
+    ControlNetParams,
     Depth2ImgParams,
     GenParams,
+    HiresParams,
     Img2ImgParams,
     InpaintParams,
     Txt2ImgParams,
     UpscaleParams,
     infotext_keys,
     params_from_infotext,
+    to_infotext,
 )
 from .progress import Progress
 from .seeds import resolve_seed
 from .settings import output_dir
+from .upscalers import upscale_image
 from .walk import remake_frame
 
-__all__ = ["TASKS", "run_task", "txt2img", "img2img", "inpaint", "depth2img", "upscale", "regenerate"]
+__all__ = ["TASKS", "image_hash", "run_task", "txt2img", "img2img", "inpaint", "depth2img", "upscale", "hires_fix", "controlnet",
+           "regenerate"]
 
 
 def _txt2img_inputs(p: Txt2ImgParams, pipe: Any) -> Inputs:
@@ -50,21 +62,40 @@ def _source(p: Img2ImgParams | UpscaleParams, width: int, height: int) -> Image.
     return fit_image(as_image(p.image), width, height, p.resize_mode)
 
 
+def image_hash(image: Image.Image) -> str:
+    """A short hash of an image's pixels (as fitted for the run), written into the PNG as ``Source hash`` so
+    that :func:`regenerate` can tell whether it was given the same source image."""
+    digest = hashlib.sha256(f"{image.mode} {image.width}x{image.height} ".encode() + image.tobytes())
+    return digest.hexdigest()[:12]
+
+
 def _img2img_inputs(p: Img2ImgParams, pipe: Any) -> Inputs:
     image = _source(p, p.width, p.height)
-    return Inputs(args={"image": [image] * p.batch_size, "strength": p.strength}, steps=_steps_run(p))
+    return Inputs(args={"image": [image] * p.batch_size, "strength": p.strength}, steps=_steps_run(p),
+                  infotext={"Source hash": image_hash(image)})
 
 
 def _mask(p: InpaintParams) -> Image.Image:
-    """The mask fitted like the image: white = repaint; inverted for "Inpaint not masked"; blurred."""
-    mask = fit_image(as_image(p.mask, mode="L"), p.width, p.height, p.resize_mode)
+    """The mask fitted like the image: white = repaint; inverted for "Inpaint not masked"; blurred.
+
+    A mask whose size differs from the image's is resized with a notice; an empty or full mask is refused.
+    """
+    mask = as_image(p.mask, mode="L")
+    size = as_image(p.image).size
+    if mask.size != size:
+        warnings.warn(f"The mask is {mask.width}x{mask.height} but the image is {size[0]}x{size[1]}: the mask was "
+                      "stretched to the image's size, so check the overlay.", stacklevel=3)
+        mask = mask.resize(size, Image.LANCZOS)
+    mask = fit_image(mask, p.width, p.height, p.resize_mode)
     if p.mask_mode == "Inpaint not masked":
         mask = ImageOps.invert(mask)
+    check_mask(mask)
     return mask.filter(ImageFilter.GaussianBlur(p.mask_blur)) if p.mask_blur else mask
 
 
 def _inpaint_inputs(p: InpaintParams, pipe: Any) -> Inputs:
-    image, mask = _source(p, p.width, p.height), _mask(p)
+    source, mask = _source(p, p.width, p.height), _mask(p)
+    image = fill_masked(source, mask) if p.masked_content == "fill" else source
     if p.inpaint_area == "Only masked":  # diffusers crops around the mask and pastes back; it takes one image
         args = {"image": image, "mask_image": mask, "padding_mask_crop": p.padding}
     else:  # one per image, so image k's encoding noise comes from its own generator
@@ -73,19 +104,158 @@ def _inpaint_inputs(p: InpaintParams, pipe: Any) -> Inputs:
 
     def keep_unmasked(result: Image.Image) -> Image.Image:
         """The VAE round trip changes every pixel a little: paste the kept part of the source back."""
-        return Image.composite(result.convert("RGB"), image, mask)
+        return Image.composite(result.convert("RGB"), source, mask)
 
-    return Inputs(args=args, finish=keep_unmasked, steps=_steps_run(p))
+    hashes = {"Source hash": image_hash(source), "Mask hash": image_hash(mask)}
+    return Inputs(args=args, finish=keep_unmasked, steps=_steps_run(p), infotext=hashes)
+
+
+def _depth_map(p: Depth2ImgParams) -> torch.Tensor:
+    """A greyscale depth image (white = near, as the DPT estimator's output) as the pipeline's ``depth_map``."""
+    grey = fit_image(as_image(p.depth_map, mode="L"), p.width, p.height, p.resize_mode)
+    low, high = grey.getextrema()
+    if low == high:
+        raise SdnbError("The depth map is one flat grey, so it holds no depth to keep.",
+                        hint="Use a greyscale image where near things are lighter, or leave Depth map empty to "
+                        "estimate it from the image.")
+    return torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None]
 
 
 def _depth2img_inputs(p: Depth2ImgParams, pipe: Any) -> Inputs:
     image = _source(p, p.width, p.height)
-    return Inputs(args={"image": [image] * p.batch_size, "strength": p.strength}, steps=_steps_run(p))
+    args = {"image": [image] * p.batch_size, "strength": p.strength}
+    infotext = {"Source hash": image_hash(image)}
+    if p.depth_map:
+        depth = _depth_map(p)
+        args["depth_map"] = depth
+        infotext["Depth map hash"] = image_hash(Image.fromarray((depth[0].numpy() * 255).astype(np.uint8)))
+    return Inputs(args=args, steps=_steps_run(p), infotext=infotext)
 
 
 def _upscale_inputs(p: UpscaleParams, pipe: Any) -> Inputs:
     image = _source(p, p.width // 4, p.height // 4)
     return Inputs(args={"image": [image] * p.batch_size, "noise_level": p.noise_level})
+
+
+def _hires_inputs(p: HiresParams, pipe: Any, low: Sequence[Image.Image], stop: threading.Event | None) -> Inputs:
+    """The second pass of a hires fix: the first pass's images enlarged, then image to image.
+
+    Like the WebUI, the second pass runs exactly ``hires_steps`` steps: the last ones of a schedule of
+    ``hires_steps / denoising_strength`` steps (diffusers would otherwise run strength x steps). The schedule's
+    length is returned in ``infotext["num_inference_steps"]`` for the caller to take out.
+    """
+    if p.hires_upscaler in HIRES_LATENT:
+        image: Any = _enlarge_latents(p, pipe, low)
+    else:
+        image = [_enlarge_pixels(p, picture, stop) for picture in low]
+    run = p.hires_steps_run()
+    schedule = max(run, int(run / min(p.denoising_strength, 0.999)))
+    strength = min(1.0, (run + 0.5) / schedule)  # int(schedule x strength) == run, whatever the rounding
+    return Inputs(args={"image": image, "strength": strength}, steps=run, infotext={"num_inference_steps": schedule})
+
+
+def _enlarge_latents(p: HiresParams, pipe: Any, low: Sequence[Image.Image]) -> torch.Tensor:
+    """The first pass's images as latents, enlarged with the WebUI's latent mode, then cropped to the target.
+
+    The engine hands back pixels, so they are encoded again (the VAE's mean, no sampling); the WebUI enlarges
+    the sampler's own latents, so images differ a little from the WebUI's.
+    """
+    tw, th, cw, ch = p.hires_size()
+    scale = pipe.vae_scale_factor
+    mode, antialias = HIRES_LATENT[p.hires_upscaler]
+    vae = pipe.vae
+    with torch.no_grad():
+        pixels = pipe.image_processor.preprocess(list(low)).to(vae.device, vae.dtype)
+        latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        latents = torch.nn.functional.interpolate(latents.float(), size=(ch // scale, cw // scale), mode=mode,
+                                                  antialias=antialias)
+    cut_y, cut_x = (ch - th) // scale, (cw - tw) // scale  # the WebUI's crop when both resize values are set
+    return latents[:, :, cut_y // 2: ch // scale - (cut_y + 1) // 2, cut_x // 2: cw // scale - (cut_x + 1) // 2]
+
+
+def _enlarge_pixels(p: HiresParams, image: Image.Image, stop: threading.Event | None) -> Image.Image:
+    """One first-pass image enlarged in pixels (Real-ESRGAN as often as needed, then Lanczos), cropped to fill."""
+    tw, th, cw, ch = p.hires_size()
+    if p.hires_upscaler in HIRES_ESRGAN:
+        while image.width < cw or image.height < ch:
+            image = upscale_image(image, HIRES_ESRGAN[p.hires_upscaler], stop=stop)
+    resample = Image.Resampling.NEAREST if p.hires_upscaler == "Nearest" else Image.Resampling.LANCZOS
+    return ImageOps.fit(image, (tw, th), resample)
+
+
+def _run_hires(
+    p: HiresParams,
+    folder: Path | None,
+    *,
+    stop: threading.Event | None,
+    progress: Progress | None,
+    capture_steps: tuple[int, ...],
+    preview_every: int,
+    batches: Sequence[int] | None,
+    save_only: int | None,
+) -> Result:
+    """Hires fix, batch by batch: text to image at the first pass's size, then the enlarged images repainted by
+    image to image, both through the engine. Each final image is saved with the hires-fix infotext."""
+    first = p.first_pass()
+    result = Result(params=p)
+    for batch in range(p.batch_count) if batches is None else batches:
+        base = batch * p.batch_size
+        try:
+            txt2img_pipe = load_pipeline(p.model, task="txt2img")
+            low = render(first, txt2img_pipe, _txt2img_inputs(first, txt2img_pipe), folder=None, stop=stop,
+                         progress=progress, capture_steps=capture_steps, preview_every=preview_every,
+                         batches=[batch])
+            result.steps_seen |= low.steps_seen
+            if low.interrupted:
+                result.interrupted = True
+                break
+            img2img_pipe = load_pipeline(p.model, task="img2img")
+            inputs = _hires_inputs(p, img2img_pipe, low.images, stop)
+            schedule = inputs.infotext.pop("num_inference_steps")
+            high = render(dataclasses.replace(first, steps=schedule), img2img_pipe, inputs, folder=None, stop=stop,
+                          progress=progress, preview_every=preview_every, batches=[batch])
+        except Interrupted:
+            kept = f", saved in {folder}" if result.paths else ""
+            raise Interrupted(f"after {len(result.images)} of {p.images()} image(s){kept}; run it again to make the "
+                              "rest (same seeds, same images).", result) from None
+        for pos, (seed, image) in enumerate(zip(high.seeds, high.images, strict=True)):
+            extra = {"Variation seed": p.variation_seed + base + pos} if p.variation_strength else {}
+            text = to_infotext(p, seed, pos, extra)
+            if pos in high.flagged:
+                result.flagged.append(len(result.images))
+            result.images.append(image)
+            result.seeds.append(seed)
+            result.infotexts.append(text)
+            if folder is not None and save_only in (None, base + pos):
+                result.paths.append(save_image(image, folder, infotext=text, stem=str(seed)))
+        if high.interrupted:
+            result.interrupted = True
+            break
+    return result
+
+
+def _controlnet_inputs(p: ControlNetParams, pipe: Any) -> Inputs:
+    """Text to image with each unit's control map, weight, start and end (lists: one per unit)."""
+    inputs = _txt2img_inputs(p, pipe)
+    units = p.units()
+    inputs.args |= {
+        "image": [control_map(unit, p.width, p.height) for unit in units],
+        "controlnet_conditioning_scale": [float(unit.weight) for unit in units],
+        "control_guidance_start": [float(unit.start) for unit in units],
+        "control_guidance_end": [float(unit.end) for unit in units],
+        "guess_mode": units[0].mode == "ControlNet is more important",
+    }
+    return inputs
+
+
+def _save_control_images(p: ControlNetParams, folder: Path) -> dict[str, str]:
+    """Save each unit's control image as the run fits it (before preprocessing) beside the results; the
+    infotext keys (``ControlNet N Image``) that name them, so :func:`regenerate` can remake the image."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a resize notice was given when the inputs were prepared
+        sources = [control_source(unit, p.width, p.height) for unit in p.units()]
+    return {f"ControlNet {n} Image": save_image(image, folder, stem=f"control{n}").name
+            for n, image in enumerate(sources)}
 
 
 def _steps_run(p: Img2ImgParams) -> int:
@@ -100,6 +270,7 @@ TASKS: dict[str, Callable[[Any, Any], Inputs]] = {
     "inpaint": _inpaint_inputs,
     "depth2img": _depth2img_inputs,
     "upscale": _upscale_inputs,
+    "controlnet": _controlnet_inputs,
 }
 
 
@@ -141,8 +312,16 @@ def run_task(
     if batches is not None and any(not 0 <= k < p.batch_count for k in batches):
         raise SdnbError(f"Batch numbers must be from 0 to {p.batch_count - 1} (got {list(batches)}).")
     target = writable_folder(folder or output_dir() / p.task) if save else None
-    pipe = pipe if pipe is not None else load_pipeline(p.model, task=p.task)
+    if isinstance(p, HiresParams):  # two passes, each through the engine: the second starts from the first's images
+        if pipe is not None:
+            raise SdnbError("The hires fix loads its two pipelines (text to image, image to image) itself.",
+                            hint="Leave pipe out; choose the model with model=...")
+        return _run_hires(p, target, stop=stop, progress=progress, capture_steps=capture_steps,
+                          preview_every=preview_every, batches=batches, save_only=save_only)
+    pipe = pipe if pipe is not None else load_pipeline(p.model, **p.load_options())
     inputs = TASKS[p.task](p, pipe)
+    if target is not None and isinstance(p, ControlNetParams):  # regenerate needs the control images again
+        inputs.infotext |= _save_control_images(p, target)
     return render(p, pipe, inputs, folder=target, stop=stop, progress=progress, capture_steps=capture_steps,
                   preview_every=preview_every, batches=batches, save_only=save_only)
 
@@ -167,14 +346,48 @@ def depth2img(params: Depth2ImgParams | None = None, **options: Any) -> Result:
     return run_task(params or Depth2ImgParams(), **options)
 
 
+def controlnet(params: ControlNetParams | None = None, **options: Any) -> Result:
+    """Text to image steered by ControlNet units; each unit's control image is saved beside the results."""
+    return run_task(params or ControlNetParams(), **options)
+
+
 def upscale(params: UpscaleParams | None = None, **options: Any) -> Result:
     """The SD x4 upscaler: ``params.image`` at a quarter of width x height in, width x height out."""
     return run_task(params or UpscaleParams(), **options)
 
 
+def hires_fix(params: HiresParams | None = None, **options: Any) -> Result:
+    """Hires fix: generate at width x height, enlarge by ``hires_upscale`` (latent or pixels), repaint detail."""
+    return run_task(params or HiresParams(), **options)
+
+
 _SOURCES = {"image": "source image", "mask": "mask"}
 #: Keys every task reads or that do not change the pixels (the rest come from the params' fields).
-_HONOURED = frozenset({"Seed", "Batch size", "Batch pos", "Schedule type", "Model hash", "Version", "RNG"})
+_HONOURED = frozenset({"Seed", "Batch size", "Batch pos", "Schedule type", "Model hash", "Version", "RNG",
+                       "Source hash", "Mask hash", "Depth map hash", "Lora hashes"})
+
+
+def _check_sources(png: str | Path, params: GenParams, settings: dict[str, str], given: dict[str, Any]) -> None:
+    """The image (mask, depth map) given to :func:`regenerate` must be the one the PNG was made from: compare
+    the hashes its parameters hold with those of the given files, fitted as the run fits them."""
+    if "Depth map hash" in settings and not given.get("depth_map"):
+        raise SdnbError(f"{png} was made with a depth map of your own, which its parameters do not hold.",
+                        hint="Pass depth_map=<path> to regenerate(): the same greyscale image it was made with.")
+    written = {key: settings[key] for key in ("Source hash", "Mask hash", "Depth map hash") if key in settings}
+    if not written:
+        return
+    p = dataclasses.replace(params, **{k: v for k, v in given.items() if k in ("image", "mask", "depth_map")})
+    p = p.validate()
+    hashes = TASKS[p.task](p, None).infotext  # the same hashes the run itself writes
+    wrong = [key for key, value in written.items() if hashes.get(key) != value]
+    if wrong:
+        names = {"Source hash": "image", "Mask hash": "mask", "Depth map hash": "depth map"}
+        which = " and ".join(names[key] for key in wrong)
+        raise SdnbError(f"The {which} given is not the one {png} was made from (its pixels, fitted to "
+                        f"{p.width}x{p.height}, have another hash than the PNG's parameters record), so the "
+                        "new image would differ.",
+                        hint=f"Pass the same {which} file(s) it was made from; to make a new picture from this "
+                        "one instead, use img2img.")
 
 
 def regenerate(png: str | Path, **overrides: Any) -> Result:
@@ -196,6 +409,8 @@ def regenerate(png: str | Path, **overrides: Any) -> Result:
     if "Walk frame" in settings:  # a frame of an interpolation walk: between two prompts and two seeds
         return remake_frame(text, **overrides)
     params = params_from_infotext(text)
+    if isinstance(params, ControlNetParams):  # its control images were saved beside it
+        params = params.with_images_in(Path(png).parent)
     if settings.get("Version", "") != "sdnb" and settings.get("RNG", "GPU") != "CPU":
         warnings.warn(f"{Path(png).name} was made with the WebUI's GPU noise (its default RNG); sdnb draws noise "
                       "on the CPU, as the WebUI does with RNG: CPU, so the new image will differ.", stacklevel=2)
@@ -210,6 +425,7 @@ def regenerate(png: str | Path, **overrides: Any) -> Result:
             hint=f"Pass {' and '.join(f'{n}=<path>' for n in _SOURCES if hasattr(params, n))} to regenerate(): "
             "the same file(s) it was made from.",
         )
+    _check_sources(png, params, settings, overrides)
     raw = settings.get("Batch pos", "0")
     pos = int(raw) if raw.isdigit() else -1
     if not 0 <= pos < params.batch_size or params.seed < pos:

@@ -12,15 +12,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from .control import CONTROL_MODES, ControlUnit
+from .control import MODULES as CONTROL_MODULES
 from .errors import SdnbError
 from .images import slug
-from .registry import MODELS, MOVED, models_for, native_size, size_limits
+from .registry import CONTROLNETS, MODELS, MOVED, UPSCALERS, models_for, native_size, size_limits
 from .samplers import (
     SAMPLERS,
     SCHEDULES,
@@ -49,8 +52,14 @@ __all__ = [
     "InpaintParams",
     "Depth2ImgParams",
     "UpscaleParams",
+    "ControlNetParams",
+    "HiresParams",
+    "HIRES_UPSCALERS",
+    "HIRES_LATENT",
+    "HIRES_ESRGAN",
     "PARAMS",
     "RESIZE_MODES",
+    "MASKED_CONTENT",
     "to_infotext",
     "infotext_keys",
     "params_from_infotext",
@@ -224,6 +233,8 @@ class GenParams:
     batch_size: int = _f(1, "Batch size", help="Images per pass (uses more memory).", min=1, max=16, step=1,
                          infotext="Batch size")
     batch_count: int = _f(1, "Batch count", help="Passes, one after another.", min=1, max=100, step=1)
+    clip_skip: int = _f(1, "Clip skip", help="Read the text encoder this many layers from the end (1 = the last; "
+                        "2 for many anime models).", min=1, max=12, step=1, infotext="Clip skip")
 
     def resolved(self: P) -> P:
         """A copy with width/height filled in from the model's native size and an old combined sampler name
@@ -243,12 +254,17 @@ class GenParams:
         errors: list[str] = []
         check_prompt("Prompt", self.prompt, errors)
         check_prompt("Negative prompt", self.negative_prompt, errors)
-        check_model(self.model, self.task, errors)
+        check_model(self.model, self.load_options()["task"], errors)
         errors += check_sampler(self.sampler, self.schedule_type)
-        check_fields(self, ("steps", "cfg_scale", "batch_size", "batch_count"), errors)
+        check_fields(self, ("steps", "cfg_scale", "batch_size", "batch_count", "clip_skip"), errors)
         check_size(self.model, self.width, self.height, errors)
         self._check_seed_room("seed", errors)
         return errors
+
+    def load_options(self) -> dict[str, Any]:
+        """The keywords :func:`sdnb.models.load_pipeline` needs for this task's pipeline (ControlNet adds its
+        units' models to the pipeline task it runs on)."""
+        return {"task": self.task}
 
     def _check_seed_room(self, name: str, errors: list[str]) -> None:
         """A valid seed, low enough that image k's seed (seed + k) stays valid for every image of the run."""
@@ -283,6 +299,8 @@ class GenParams:
             if not key or key in ("Seed", "Batch size") or key in out:
                 continue
             out[key] = _format_value(self, f.name, key)
+        if out.get("Clip skip") == 1:  # the WebUI writes Clip skip only when it is more than 1
+            del out["Clip skip"]
         if "Schedule type" in out:  # the schedule that ran, never "Automatic" (which the WebUI may resolve otherwise)
             schedule = resolve_schedule(self.sampler, self.schedule_type)
             out["Schedule type"] = None if schedule == "Automatic" else schedule
@@ -404,6 +422,9 @@ class Txt2ImgParams(GenParams):
 
 
 RESIZE_MODES: tuple[str, ...] = ("Just resize", "Crop and resize", "Resize and fill")
+#: The WebUI's "Masked content" choices that diffusers' pipelines can do faithfully (its "latent noise" and
+#: "latent nothing" replace the masked latents inside the sampler, which diffusers' inpaint pipeline cannot).
+MASKED_CONTENT: tuple[str, ...] = ("fill", "original")
 
 
 @dataclass
@@ -422,7 +443,10 @@ class Img2ImgParams(GenParams):
         errors = super().problems()
         check_fields(self, ("strength", "resize_mode"), errors)
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.steps, self.strength))
-        if numbers and self.steps * self.strength < 1:
+        if numbers and self.strength == 0:
+            errors.append("Denoising strength 0 changes nothing: the result would be the source image itself. "
+                          "Raise it (0.3 keeps most of the image, 0.75 the layout, 1 only the size).")
+        elif numbers and self.steps * self.strength < 1:
             errors.append(f"Denoising strength {self.strength:g} x {self.steps} steps leaves no step to run: raise "
                           "either so that their product is at least one step.")
         if not is_image_source(self.image):
@@ -448,13 +472,23 @@ class InpaintParams(Img2ImgParams):
                            choices=("Whole picture", "Only masked"), infotext="Inpaint area")
     padding: int = _f(32, "Masked area padding", help="Pixels of context around the mask with Only masked.",
                       min=0, max=256, step=4, infotext="Masked area padding")
+    masked_content: str = _f("original", "Masked content", help="What the masked part starts from: original = "
+                             "the picture there; fill = the colours around it (for removing things).",
+                             choices=MASKED_CONTENT, infotext="Masked content")
 
     def problems(self) -> list[str]:
         errors = super().problems()
-        check_fields(self, ("mask_blur", "mask_mode", "inpaint_area", "padding"), errors)
+        check_fields(self, ("mask_blur", "mask_mode", "inpaint_area", "padding", "masked_content"), errors)
         if not is_image_source(self.mask):
             errors.append(f"Mask: give the path of a mask image (got {self.mask!r}).")
         return errors
+
+    def infotext_settings(self) -> dict[str, Any]:
+        out = super().infotext_settings()
+        if self.inpaint_area != "Only masked":  # the WebUI writes the area and its padding only for "Only masked"
+            out.pop("Inpaint area", None)
+            out.pop("Masked area padding", None)
+        return out
 
 
 @dataclass
@@ -466,6 +500,14 @@ class Depth2ImgParams(Img2ImgParams):
     model: str = _f("sd2-depth", "Model", choices=models_for("depth2img"), infotext="Model")
     strength: float = _f(0.8, "Denoising strength", help="0 = keep the image, 1 = only its depth is kept.",
                          min=0.0, max=1.0, step=0.05, infotext="Denoising strength")
+    depth_map: str = _f("", "Depth map", help="Optional: a greyscale image (white = near) used instead of the "
+                        "model's depth estimate; empty = estimate it from the image.")
+
+    def problems(self) -> list[str]:
+        errors = super().problems()
+        if not (self.depth_map == "" or is_image_source(self.depth_map)):
+            errors.append(f"Depth map: give the path of a greyscale image, or leave it empty (got {self.depth_map!r}).")
+        return errors
 
 
 @dataclass
@@ -501,9 +543,277 @@ class UpscaleParams(GenParams):
         return errors
 
 
+#: The WebUI's hires-fix upscalers sdnb runs: latent modes (torch ``interpolate`` mode, antialias), pixel resampling,
+#: and Real-ESRGAN under the WebUI's names (see :data:`HIRES_ESRGAN`).
+HIRES_LATENT: dict[str, tuple[str, bool]] = {
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+#: The WebUI's name of each Real-ESRGAN model -> its :data:`sdnb.registry.UPSCALERS` key.
+HIRES_ESRGAN: dict[str, str] = {
+    "R-ESRGAN 4x+": "RealESRGAN_x4plus",
+    "R-ESRGAN 4x+ Anime6B": "RealESRGAN_x4plus_anime_6B",
+    "R-ESRGAN General 4xV3": "realesr-general-x4v3",
+}
+HIRES_UPSCALERS: tuple[str, ...] = (*HIRES_LATENT, "Lanczos", "Nearest", *HIRES_ESRGAN)
+
+
+@dataclass
+class HiresParams(Txt2ImgParams):
+    """Hires fix as the WebUI does it: text to image at width x height, enlarged (in latent space, or in pixels
+    with Lanczos or Real-ESRGAN), then image to image at ``denoising_strength`` to add real detail.
+
+    ``width``/``height`` are the first pass's size (the WebUI's ``Size``); the result is ``hires_upscale`` times
+    larger, or ``hires_resize_x`` x ``hires_resize_y`` when those are set (one of them: the other keeps the
+    aspect ratio; both: the enlarged image is cropped to fill, as the WebUI does).
+    """
+
+    task: ClassVar[str] = "hires"
+
+    hires_upscaler: str = _f("Latent", "Upscaler", help="Latent: enlarge the latents (needs Denoising strength "
+                             "0.5 or more); Lanczos/Nearest: enlarge the pixels; R-ESRGAN: Real-ESRGAN 4x.",
+                             choices=HIRES_UPSCALERS, infotext="Hires upscaler")
+    hires_upscale: float = _f(2.0, "Upscale by", help="Result size = first pass size x this.", min=1.0, max=4.0,
+                              step=0.05, infotext="Hires upscale")
+    hires_steps: int = _f(0, "Hires steps", help="Steps of the second pass; 0 = the same as Steps.", min=0,
+                          max=150, step=1, infotext="Hires steps")
+    denoising_strength: float = _f(0.7, "Denoising strength", help="How much the second pass repaints: low keeps "
+                                   "the enlarged image, high invents more detail.", min=0.0, max=1.0, step=0.05,
+                                   infotext="Denoising strength")
+    hires_resize_x: int = _f(0, "Resize width to", help="0 = use Upscale by.", min=0, max=8192, step=8,
+                             infotext="Hires resize")
+    hires_resize_y: int = _f(0, "Resize height to", help="0 = use Upscale by.", min=0, max=8192, step=8,
+                             infotext="Hires resize")
+
+    def first_pass(self) -> Txt2ImgParams:
+        """The text-to-image pass at the first pass's size: the same fields, without the hires ones."""
+        names = [f.name for f in dataclasses.fields(Txt2ImgParams)]
+        return Txt2ImgParams(**{name: getattr(self, name) for name in names})
+
+    def hires_size(self) -> tuple[int, int, int, int]:
+        """(target width, target height, enlarged width, enlarged height), as the WebUI computes them: the
+        enlarged image covers the target, and is cropped to it when both resize values set another aspect."""
+        w, h, rx, ry = self.width, self.height, self.hires_resize_x, self.hires_resize_y
+        if not rx and not ry:
+            tw, th = int(w * self.hires_upscale), int(h * self.hires_upscale)
+            return tw, th, tw, th
+        if not ry:
+            return rx, rx * h // w, rx, rx * h // w
+        if not rx:
+            return ry * w // h, ry, ry * w // h, ry
+        if w / h < rx / ry:
+            return rx, ry, rx, rx * h // w
+        return rx, ry, ry * w // h, ry
+
+    def hires_steps_run(self) -> int:
+        """Steps the second pass runs: ``hires_steps`` (0: ``steps``), as in the WebUI."""
+        return self.hires_steps or self.steps
+
+    def problems(self) -> list[str]:
+        errors = self.first_pass().problems()  # the first pass is checked as the text-to-image run it is
+        check_fields(self, ("hires_upscaler", "hires_upscale", "hires_steps", "denoising_strength",
+                            "hires_resize_x", "hires_resize_y"), errors)
+        if errors:
+            return errors
+        if self.denoising_strength * self.hires_steps_run() < 1:
+            errors.append(f"Denoising strength {self.denoising_strength:g} leaves the second pass no step to run: "
+                          "raise it (0.3 to 0.7 is usual).")
+        tw, th, _, _ = self.hires_size()
+        if tw % 8 or th % 8:
+            errors.append(f"The hires size {tw}x{th} is not a multiple of 8: choose Upscale by so that width and "
+                          f"height x it are multiples of 8 (e.g. 1.5 or 2), or set Resize width/height to "
+                          f"{_round8(tw)}x{_round8(th)}.")
+        else:
+            check_size(self.model, tw, th, errors)
+        return errors
+
+    def infotext_settings(self) -> dict[str, Any]:
+        """The WebUI's keys: ``Hires upscale`` or, when resizing to a size, ``Hires resize: WxH``; ``Hires steps``
+        only when it is set."""
+        out = super().infotext_settings()
+        if self.hires_resize_x or self.hires_resize_y:
+            out.pop("Hires upscale", None)
+            out["Hires resize"] = f"{self.hires_resize_x}x{self.hires_resize_y}"
+        else:
+            out.pop("Hires resize", None)
+        if not self.hires_steps:
+            out.pop("Hires steps", None)
+        return out
+
+    @classmethod
+    def from_settings(cls, prompt: str, negative_prompt: str, settings: dict[str, str]) -> HiresParams:
+        """As :meth:`GenParams.from_settings`, with ``Hires resize: WxH`` read into the two resize fields."""
+        size = settings.get("Hires resize")
+        rest = {k: v for k, v in settings.items() if k != "Hires resize"}
+        p = super().from_settings(prompt, negative_prompt, rest)
+        if size is not None:
+            try:
+                rx, ry = _parse_size(size)
+            except ValueError as exc:
+                raise SdnbError(f"The parameters have Hires {exc}, so the image cannot be regenerated.") from None
+            p = dataclasses.replace(p, hires_resize_x=rx, hires_resize_y=ry)
+        return p
+
+
+#: The WebUI extension's preprocessor names that sdnb runs the same way (read from infotext; written for line art).
+_WEBUI_MODULES = {"lineart_standard": "lineart", "openpose_full": "openpose", "invert": "scribble"}
+
+
+def _controlnet_field(unit: int, name: str) -> Any:
+    """The field of unit 1 or 2 (the second unit's labels say so)."""
+    prefix, label = ("control", "") if unit == 1 else ("control2", "Unit 2 ")
+    specs: dict[str, tuple[Any, Spec]] = {
+        "module": ("canny" if unit == 1 else "off", Spec(
+            f"{label}Preprocessor", help="What the ControlNet reads from the image: edges, depth, line art, a "
+            "scribble, a pose; none = the image already is a control map." + ("" if unit == 1 else
+                                                                             " off = one unit only."),
+            choices=CONTROL_MODULES if unit == 1 else ("off", *CONTROL_MODULES), infotext=f"ControlNet {unit - 1}")),
+        "model": ("sd15-canny" if unit == 1 else "sd15-depth", Spec(
+            f"{label}ControlNet", help="A ControlNet of the model's family (sd15-... for SD 1.5, sdxl-... for SDXL).",
+            choices=tuple(CONTROLNETS))),
+        "image": ("", Spec(f"{label}Control image", help="Path of the picture to preprocess (for openpose also a "
+                           "keypoints .json).", infotext=f"ControlNet {unit - 1} Image")),
+        "weight": (1.0, Spec(f"{label}Control weight", help="How strongly the control steers (conditioning scale).",
+                             min=0.0, max=2.0, step=0.05)),
+        "start": (0.0, Spec(f"{label}Starting control step", help="Fraction of the steps before it starts acting.",
+                            min=0.0, max=1.0, step=0.05)),
+        "end": (1.0, Spec(f"{label}Ending control step", help="Fraction of the steps after which it stops.",
+                          min=0.0, max=1.0, step=0.05)),
+        "mode": ("Balanced", Spec(f"{label}Control mode", help="ControlNet is more important: the control acts "
+                                  "without the prompt's guidance weakening it.", choices=CONTROL_MODES)),
+    }
+    default, spec = specs[name]
+    return field(default=default, metadata={"spec": spec})
+
+
+@dataclass
+class ControlNetParams(Txt2ImgParams):
+    """Text to image steered by ControlNet: edges, depth, line art, a scribble or a pose, one or two units.
+
+    Each unit has its image, preprocessor, weight, start, end and control mode, as the WebUI's ControlNet
+    extension runs them; the Canny thresholds apply to every canny unit.
+    """
+
+    task: ClassVar[str] = "controlnet"
+
+    control_module: str = _controlnet_field(1, "module")
+    control_model: str = _controlnet_field(1, "model")
+    control_image: str = _controlnet_field(1, "image")
+    control_weight: float = _controlnet_field(1, "weight")
+    control_start: float = _controlnet_field(1, "start")
+    control_end: float = _controlnet_field(1, "end")
+    control_mode: str = _controlnet_field(1, "mode")
+    canny_low: int = _f(100, "Canny low threshold", help="Edges continue where the gradient is above this (every canny unit).",
+                        min=0, max=255, step=1)
+    canny_high: int = _f(200, "Canny high threshold", help="Edges start where the gradient is above this (every canny unit).",
+                         min=0, max=255, step=1)
+    control2_module: str = _controlnet_field(2, "module")
+    control2_model: str = _controlnet_field(2, "model")
+    control2_image: str = _controlnet_field(2, "image")
+    control2_weight: float = _controlnet_field(2, "weight")
+    control2_start: float = _controlnet_field(2, "start")
+    control2_end: float = _controlnet_field(2, "end")
+    control2_mode: str = _controlnet_field(2, "mode")
+
+    def units(self) -> list[ControlUnit]:
+        """The active units, in order (the second only when its preprocessor is not "off")."""
+        prefixes = ["control"] + (["control2"] if self.control2_module != "off" else [])
+        return [ControlUnit(model=getattr(self, f"{pre}_model"), image=getattr(self, f"{pre}_image"),
+                            module=getattr(self, f"{pre}_module"), weight=getattr(self, f"{pre}_weight"),
+                            start=getattr(self, f"{pre}_start"), end=getattr(self, f"{pre}_end"),
+                            mode=getattr(self, f"{pre}_mode"), low=self.canny_low, high=self.canny_high)
+                for pre in prefixes]
+
+    def load_options(self) -> dict[str, Any]:
+        return {"task": "txt2img", "controlnet": [unit.model for unit in self.units()]}
+
+    def problems(self) -> list[str]:
+        errors = super().problems()
+        check_fields(self, ("canny_low", "canny_high", "control2_module"), errors)
+        if errors:
+            return errors
+        units = self.units()
+        for n, unit in enumerate(units):
+            errors += unit.problems(f"ControlNet unit {n + 1}")
+        if len({unit.mode for unit in units}) > 1:
+            errors.append("Both units must have the same control mode: diffusers applies it to all units at once.")
+        return errors
+
+    def infotext_settings(self) -> dict[str, Any]:
+        """The extension's ``ControlNet N: "Module: ..., Model: ..., Weight: ..."`` keys, one per unit; the
+        control images' file names are added by the run that saves them."""
+        out = super().infotext_settings()
+        for n in range(2):
+            out.pop(f"ControlNet {n}", None)
+            out.pop(f"ControlNet {n} Image", None)
+        for n, unit in enumerate(self.units()):
+            module = "lineart_standard" if unit.module == "lineart" else unit.module
+            model = CONTROLNETS[unit.model].repo.split("/")[-1] if unit.model in CONTROLNETS else unit.model
+            items = {"Module": module, "Model": model, "Weight": f"{unit.weight:g}", "Resize Mode": "Just Resize"}
+            if unit.module == "canny":
+                items |= {"Threshold A": unit.low, "Threshold B": unit.high}
+            items |= {"Guidance Start": f"{unit.start:g}", "Guidance End": f"{unit.end:g}", "Control Mode": unit.mode}
+            out[f"ControlNet {n}"] = ", ".join(f"{key}: {value}" for key, value in items.items())
+        return out
+
+    @classmethod
+    def from_settings(cls, prompt: str, negative_prompt: str, settings: dict[str, str]) -> ControlNetParams:
+        """As :meth:`GenParams.from_settings`, with each ``ControlNet N`` unit read (the extension's current
+        and older key names)."""
+        rest = {k: v for k, v in settings.items() if k not in ("ControlNet 0", "ControlNet 1")}
+        p = super().from_settings(prompt, negative_prompt, rest)
+        changes: dict[str, Any] = {"control2_module": "off"}
+        for n, prefix in enumerate(("control", "control2")):
+            if f"ControlNet {n}" in settings:
+                changes |= _read_unit(settings[f"ControlNet {n}"], prefix, n)
+        return dataclasses.replace(p, **changes)
+
+    def with_images_in(self, folder: Path) -> ControlNetParams:
+        """A copy whose control images given as bare file names (as the PNG's parameters hold them) are the
+        files of that name in ``folder``."""
+        changes = {}
+        for name in ("control_image", "control2_image"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value and Path(value).name == value and (folder / value).is_file():
+                changes[name] = str(folder / value)
+        return dataclasses.replace(self, **changes)
+
+
+def _read_unit(text: str, prefix: str, n: int) -> dict[str, Any]:
+    """The fields of one unit from its ``ControlNet N`` value."""
+    items = {key.strip().lower(): value.strip() for key, value in
+             re.findall(r"([A-Za-z][A-Za-z /]*?):\s*(\([^)]*\)|[^,]*)", text)}
+    module = items.get("module", items.get("preprocessor", "none"))
+    model = re.sub(r"\s*\[[0-9a-f]+\]$", "", items.get("model", ""))
+    by_repo = {spec.repo.split("/")[-1]: key for key, spec in CONTROLNETS.items()}
+    values: dict[str, Any] = {f"{prefix}_module": _WEBUI_MODULES.get(module, module),
+                              f"{prefix}_model": by_repo.get(model, model),
+                              f"{prefix}_mode": items.get("control mode", "Balanced")}
+    try:
+        values[f"{prefix}_weight"] = float(items.get("weight", 1))
+        if "starting/ending" in items:  # the extension's older format: "starting/ending: (0, 1)"
+            start, end = items["starting/ending"].strip("()").split(",")
+        else:
+            start, end = items.get("guidance start", 0), items.get("guidance end", 1)
+        values[f"{prefix}_start"], values[f"{prefix}_end"] = float(start), float(end)
+        if module == "canny" and n == 0:
+            values["canny_low"] = int(float(items.get("threshold a", 100)))
+            values["canny_high"] = int(float(items.get("threshold b", 200)))
+    except ValueError:
+        raise SdnbError(f"The parameters have a ControlNet {n} unit that cannot be read: {text!r}.",
+                        hint="Regenerate from a PNG written by sdnb or the WebUI's ControlNet extension.") from None
+    return values
+
+
 #: Every image task's params class, by task name.
 PARAMS: dict[str, type[GenParams]] = {
-    cls.task: cls for cls in (Txt2ImgParams, Img2ImgParams, InpaintParams, Depth2ImgParams, UpscaleParams)
+    cls.task: cls
+    for cls in (Txt2ImgParams, Img2ImgParams, InpaintParams, Depth2ImgParams, UpscaleParams, HiresParams,
+                ControlNetParams)
 }
 
 
@@ -517,15 +827,20 @@ def is_image_source(value: Any) -> bool:
 def task_of(settings: Mapping[str, str], model: str = "") -> str:
     """The task a WebUI infotext describes, from the keys it has (and the model's own tasks).
 
-    Mask keys mean inpainting, ``Denoising strength`` image to image (unless the model is a depth or
-    upscaler model, which do one task only); the rest is text to image.
+    Mask keys mean inpainting, hires-fix keys (``Hires upscale``, ...) the hires fix, ``Denoising strength``
+    image to image (unless the model is a depth or upscaler model, which do one task only); the rest is text
+    to image.
     """
     tasks = MODELS[model].tasks if model in MODELS else ()
     if len(tasks) == 1:
         return tasks[0]
+    if "ControlNet 0" in settings:  # the WebUI ControlNet extension's first unit
+        return "controlnet"
     if {"Mask blur", "Inpaint area", "Mask mode", "Masked content"} & set(settings):
         return "inpaint"
-    if "Denoising strength" in settings and "Hires upscale" not in settings:
+    if {"Hires upscale", "Hires resize", "Hires upscaler"} & set(settings):  # the WebUI's hires fix
+        return "hires"
+    if "Denoising strength" in settings:
         return "img2img"
     return "txt2img"
 
@@ -602,6 +917,9 @@ class WalkParams:
                      choices=EASINGS)
     batch_size: int = _f(0, "Batch size", help="Frames per pass; 0 = from the memory plan.", min=0, max=64, step=1)
     quality: int = _f(8, "Video quality", help="1 (small file) to 10 (best).", min=1, max=10, step=1)
+    upscaler: str = _f("None", "Upscale video", help="Real-ESRGAN 4x on each frame as it is rendered: the video "
+                       "is 4 times wider and higher (the frame PNGs keep the rendered size).",
+                       choices=("None", *UPSCALERS))
     audio: str = _f("", "Audio file", help="Optional: frames change on its beats, and it plays in the video.")
     name: str = _f("", "Name", help="Folder and video name; empty = from the first prompt.")
 
@@ -652,9 +970,12 @@ class WalkParams:
             errors += check_sampler(p.sampler, p.schedule_type)
         for text in p.prompts:
             check_prompt("Prompt", text, errors)
+            if isinstance(text, str) and "<lora:" in text.lower():
+                errors.append("LoRA tags (<lora:...>) do not work in walk prompts yet: the walk would ignore them. "
+                              "Remove them from the prompts.")
         check_prompt("Negative prompt", p.negative_prompt, errors)
         check_model(p.model, "txt2img", errors)
-        check_fields(p, ["steps", "cfg_scale", "fps", "easing", "batch_size", "quality"], errors)
+        check_fields(p, ["steps", "cfg_scale", "fps", "easing", "batch_size", "quality", "upscaler"], errors)
         check_size(p.model, p.width, p.height, errors)
         if not isinstance(p.loop, bool):
             errors.append(f"Loop must be True or False (got {p.loop!r}).")

@@ -598,3 +598,94 @@ def tiny_upscaler_file(architecture: str) -> Path:
 
 
 __all__ += ["UPSCALER_ARCHITECTURES", "tiny_upscaler_file"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny LoRAs for the tiny SD 1.5 and SDXL pipelines: made with peft, in diffusers and Kohya format
+
+#: The base families tiny LoRAs are built for.
+LORA_FAMILIES: tuple[str, ...] = ("sd15", "sdxl")
+
+#: The tiny LoRA files of each family: ``tiny_style`` (diffusers keys), the same LoRA in Kohya keys
+#: (``tiny_style_kohya``) and a second, different one (``tiny_detail``).
+TINY_LORAS: tuple[str, ...] = ("tiny_style", "tiny_style_kohya", "tiny_detail")
+
+_LORA_VERSION = 2
+_UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+_TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+
+
+class _LoraFiles:
+    """LoRA state dicts with the ``save_pretrained`` that :func:`_saved_once` calls: one file per name."""
+
+    def __init__(self, files: dict[str, dict[str, Any]]) -> None:
+        self.files = files
+
+    def save_pretrained(self, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
+        from safetensors.torch import save_file
+
+        for name, tensors in self.files.items():
+            save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(folder, f"{name}.safetensors"))
+
+
+def _peft_lora(family: str, seed: int) -> dict[str, Any]:
+    """A rank-4 LoRA on every attention projection of the tiny UNet and text encoder(s), in diffusers keys
+    (``unet.<module>.lora_A.weight``; straight from peft, not through ``convert_state_dict_to_diffusers``,
+    whose mixed key styles reload only part of a LoRA). Both LoRA matrices are random (peft's
+    ``init_lora_weights=False``), so the LoRA changes the image from weight 0 on."""
+    import diffusers
+    import torch
+    import transformers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    folder = tiny_model_dir(family)
+    transformers.utils.logging.disable_progress_bar()  # a "Loading weights" bar per text encoder
+    parts: dict[str, Any] = {"unet": diffusers.UNet2DConditionModel.from_pretrained(folder / "unet")}
+    parts["text_encoder"] = transformers.CLIPTextModel.from_pretrained(folder / "text_encoder")
+    if family == "sdxl":
+        parts["text_encoder_2"] = transformers.CLIPTextModelWithProjection.from_pretrained(folder / "text_encoder_2")
+    torch.manual_seed(seed)
+    state: dict[str, Any] = {}
+    for prefix, model in parts.items():
+        targets = _UNET_TARGETS if prefix == "unet" else _TEXT_TARGETS
+        model.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=targets, init_lora_weights=False))
+        with torch.no_grad():
+            for module in model.modules():  # strong enough to see in a 64 px image, not so strong it is noise
+                if hasattr(module, "lora_B") and "default" in module.lora_B:
+                    module.lora_B["default"].weight.mul_(3.0)
+        state |= {f"{prefix}.{k}": v for k, v in get_peft_model_state_dict(model).items()}
+    transformers.utils.logging.enable_progress_bar()
+    return state
+
+
+def _kohya(family: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The same LoRA in Kohya's keys (``lora_unet_..._to_q.lora_down.weight`` with ``.alpha``), as sd-scripts
+    writes them: text encoder keys under ``text_model`` and ``lora_te_`` (SD 1.5) or ``lora_te1_``/``lora_te2_``."""
+    from diffusers.utils import convert_state_dict_to_kohya
+
+    def with_text_model(key: str) -> str:  # transformers 5 dropped the level in CLIPTextModel only
+        prefix, _, rest = key.partition(".")
+        return key if prefix == "unet" or rest.startswith("text_model.") else f"{prefix}.text_model.{rest}"
+
+    named = {with_text_model(k): v for k, v in state.items()}
+    kohya = convert_state_dict_to_kohya(named)
+    if family == "sd15":
+        kohya = {k.replace("lora_te1_", "lora_te_", 1): v for k, v in kohya.items()}
+    return kohya
+
+
+def _build_loras(family: str) -> _LoraFiles:
+    style = _peft_lora(family, seed=1)
+    return _LoraFiles({"tiny_style": style, "tiny_style_kohya": _kohya(family, style),
+                       "tiny_detail": _peft_lora(family, seed=2)})
+
+
+def tiny_lora_dir(family: str) -> Path:
+    """The folder of the tiny LoRAs (:data:`TINY_LORAS`, ``<name>.safetensors``) for the tiny ``family``
+    pipeline, built and saved on first use under ``cache_dir()/tiny/lora-<family>-v<N>``."""
+    _check(family, LORA_FAMILIES, "LoRA")
+    return _saved_once(f"lora-{family}-v{_LORA_VERSION}", "tiny_detail.safetensors", lambda: _build_loras(family))
+
+
+__all__ += ["LORA_FAMILIES", "TINY_LORAS", "tiny_lora_dir"]

@@ -38,10 +38,11 @@ from .params import EASINGS, Txt2ImgParams, WalkParams, as_tuples, to_infotext
 from .preview import latents_to_rgb
 from .progress import NullProgress, Progress
 from .prompts import PromptEmbeds, encode_prompt
-from .registry import MODELS
+from .registry import MODELS, UPSCALERS
 from .samplers import set_sampler
 from .seeds import initial_noise, resolve_seed, slerp
 from .settings import output_dir
+from .upscalers import upscale_image
 from .video import Mp4Writer, Onsets, human_size, load_onsets, video_html
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "WalkResult",
     "WalkPreview",
     "render_walk",
+    "video_size",
     "preview_walk",
     "prepare_walk",
     "walk_batches",
@@ -574,7 +576,7 @@ def _render_walk_in(
     pipe = pipe or load_pipeline(p.model)
     with pipeline_lock(pipe):  # one run at a time per pipeline: Walker swaps the sampler
         try:
-            with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
+            with Mp4Writer(result.video, video_size(p), p.fps, p.quality, audio=p.audio or None) as writer:
                 _render_frames(Walker(pipe, p, plan), result, paths, stop, progress, writer=writer)
         except KeyboardInterrupt:  # Ctrl-C or the notebook's stop button: one line, every finished frame kept
             result.interrupted = True
@@ -636,11 +638,26 @@ def _render_frames(
             if j in missing:
                 save_image(images[j], paths[j].parent, infotext=_infotext(p, plan, j), index=j)
             if writer is not None:
-                writer.append(images[j] if j in missing else load_image(paths[j]))
+                writer.append(_video_frame(p, images[j] if j in missing else load_image(paths[j]), stop))
             result.frames.append(paths[j])
             if j in missing:
                 rendered += 1
                 progress.update(rendered)
+
+
+def video_size(p: WalkParams) -> tuple[int, int]:
+    """The video's frame size: the rendered size, times the upscaler's scale when ``p.upscaler`` is set."""
+    scale = UPSCALERS[p.upscaler].scale if p.upscaler in UPSCALERS else 1
+    return p.width * scale, p.height * scale
+
+
+def _video_frame(p: WalkParams, image: Image.Image, stop: threading.Event | None) -> Image.Image:
+    """A frame as it goes into the video: enlarged by ``p.upscaler`` (Real-ESRGAN, tiled) unless it is "None".
+
+    Frames already rendered are enlarged again when a walk resumes (the frame PNGs keep the rendered size,
+    which is what :func:`remake_frame` remakes), so a resumed video equals an uninterrupted one.
+    """
+    return image if p.upscaler not in UPSCALERS else upscale_image(image, p.upscaler, stop=stop)
 
 
 def _batch_count(frames: int, batch_size: int) -> int:
@@ -768,9 +785,9 @@ def assemble_walk(
         return result
     result.video = final.with_suffix(".partial.mp4")
     progress.start(total, "Assembling the video")
-    with Mp4Writer(result.video, (p.width, p.height), p.fps, p.quality, audio=p.audio or None) as writer:
+    with Mp4Writer(result.video, video_size(p), p.fps, p.quality, audio=p.audio or None) as writer:
         for j, path in enumerate(paths):
-            writer.append(load_image(path))
+            writer.append(_video_frame(p, load_image(path), None))
             progress.update(j + 1)
     result.video = _publish(result.video, final)
     config |= {"video": result.video.name, "frames_done": total, "complete": True}

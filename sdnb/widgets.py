@@ -42,7 +42,8 @@ _WIDE = "min(560px, 100%)"
 #: Fields shown side by side, as in the WebUI.
 _ROWS = (("width", "height"), ("batch_size", "batch_count"))
 #: Path fields that get an upload button, with the files they accept.
-_UPLOADS = {"image": "image/*", "mask": "image/*", "audio": "audio/*"}
+_UPLOADS = {"image": "image/*", "mask": "image/*", "depth_map": "image/*", "control_image": "image/*",
+            "control2_image": "image/*", "audio": "audio/*"}
 _MAX_SLIDER_STEPS = 2000  # wider ranges (seeds) get a number box only
 #: Largest file offered as an in-page download link (a data: URL); larger ones are named by path.
 _LINK_LIMIT = 30 * 1024**2
@@ -354,12 +355,14 @@ class Form:
         text = str(row.control.value)
         notes = []
         if self.tokenizer is not None:
-            from .prompts import CHUNK
+            from .prompts import CHUNK, prompt_chunks
 
-            counts = [len(self.tokenizer(t, add_special_tokens=False, truncation=False).input_ids)
-                      for t in (text.splitlines() if row.item is str else [text])]
-            n = max(counts, default=0)
-            chunks = max(1, -(-n // CHUNK))
+            try:  # weights, BREAK and <lora:...> tags are syntax, not tokens: count as the encoder will
+                parts = [prompt_chunks(self.tokenizer, t) for t in (text.splitlines() if row.item is str else [text])]
+            except SdnbError:
+                parts = []
+            n = max((sum(len(c.ids) for c in p) for p in parts), default=0)
+            chunks = max((len(p) for p in parts), default=1)
             notes.append(f"<b>{n}/{CHUNK * chunks}</b> tokens" + (f" ({chunks} chunks of {CHUNK})" if chunks > 1
                                                                    else ""))
         else:
@@ -705,7 +708,8 @@ class TaskApp:
         try:
             from .models import load_pipeline
 
-            self.form.set_tokenizer(load_pipeline(params.model, task=getattr(params, "task", "txt2img")).tokenizer)
+            options = params.load_options() if hasattr(params, "load_options") else {"task": "txt2img"}
+            self.form.set_tokenizer(load_pipeline(params.model, **options).tokenizer)
         except Exception:  # noqa: BLE001 - the counter is a help, never a reason to fail a run
             pass
 

@@ -68,8 +68,10 @@ def test_single_file_goes_through_from_single_file(tmp_path: Path, monkeypatch: 
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(diffusers.StableDiffusionXLPipeline, "from_single_file", classmethod(fake))
+    from safetensors.torch import save_file
+
     ckpt = tmp_path / "my_model.safetensors"
-    ckpt.write_bytes(b"{}")
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}, str(ckpt))  # looks like a checkpoint
     with pytest.raises(SdnbError, match="my_model.safetensors failed"):
         load_pipeline(ckpt, family="sdxl")
     assert calls["cls"] == "StableDiffusionXLPipeline" and calls["path"] == str(ckpt)
