@@ -144,6 +144,8 @@ class Result:
     interrupted: bool = False
     flagged: list[int] = field(default_factory=list)  # indices the safety checker flagged
     steps_seen: dict[int, Image.Image] = field(default_factory=dict)
+    #: Each finished image's last latents, before the VAE decoded them (what hires fix's latent modes enlarge).
+    latents: list[torch.Tensor] = field(default_factory=list, repr=False)
 
     def grid(self) -> Image.Image:
         """All images in one labelled grid (seed under each)."""
@@ -227,7 +229,11 @@ def _render_batches(
         for nth, batch in enumerate(batches):
             seeds = [p.seed + batch * p.batch_size + i for i in range(p.batch_size)]
 
-            def on_step(i: int, latents: torch.Tensor, batch: int = batch, nth: int = nth) -> None:
+            last: list[torch.Tensor] = []
+
+            def on_step(i: int, latents: torch.Tensor, batch: int = batch, nth: int = nth,
+                        last: list[torch.Tensor] = last) -> None:
+                last[:] = [latents]
                 show = preview_every and (i + 1) % preview_every == 0
                 progress.update(min(nth * steps + i + 1, total),
                                 latents_to_rgb(latents, family, pipe.vae_scale_factor) if show else None)
@@ -248,6 +254,8 @@ def _render_batches(
             if interrupted:  # a half-denoised batch is not what its parameters say: keep only finished ones
                 result.interrupted = True
                 break
+            if last:
+                result.latents += list(last[0].detach().float().cpu())
             for pos, (seed, image, flagged) in enumerate(zip(seeds, images, nsfw, strict=True)):
                 if inputs.finish is not None:
                     image = inputs.finish(image)

@@ -137,7 +137,7 @@ def _upscale_inputs(p: UpscaleParams, pipe: Any) -> Inputs:
     return Inputs(args={"image": [image] * p.batch_size, "noise_level": p.noise_level})
 
 
-def _hires_inputs(p: HiresParams, pipe: Any, low: Sequence[Image.Image], stop: threading.Event | None) -> Inputs:
+def _hires_inputs(p: HiresParams, pipe: Any, low: Result, stop: threading.Event | None) -> Inputs:
     """The second pass of a hires fix: the first pass's images enlarged, then image to image.
 
     Like the WebUI, the second pass runs exactly ``hires_steps`` steps: the last ones of a schedule of
@@ -145,30 +145,24 @@ def _hires_inputs(p: HiresParams, pipe: Any, low: Sequence[Image.Image], stop: t
     length is returned in ``infotext["num_inference_steps"]`` for the caller to take out.
     """
     if p.hires_upscaler in HIRES_LATENT:
-        image: Any = _enlarge_latents(p, pipe, low)
+        image: Any = _enlarge_latents(p, pipe, low.latents)
     else:
-        image = [_enlarge_pixels(p, picture, stop) for picture in low]
+        image = [_enlarge_pixels(p, picture, stop) for picture in low.images]
     run = p.hires_steps_run()
     schedule = max(run, int(run / min(p.denoising_strength, 0.999)))
     strength = min(1.0, (run + 0.5) / schedule)  # int(schedule x strength) == run, whatever the rounding
     return Inputs(args={"image": image, "strength": strength}, steps=run, infotext={"num_inference_steps": schedule})
 
 
-def _enlarge_latents(p: HiresParams, pipe: Any, low: Sequence[Image.Image]) -> torch.Tensor:
-    """The first pass's images as latents, enlarged with the WebUI's latent mode, then cropped to the target.
-
-    The engine hands back pixels, so they are encoded again (the VAE's mean, no sampling); the WebUI enlarges
-    the sampler's own latents, so images differ a little from the WebUI's.
-    """
+def _enlarge_latents(p: HiresParams, pipe: Any, low: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The first pass's own latents (as the sampler left them, before the VAE), enlarged with the WebUI's latent
+    mode, then cropped to the target: what the WebUI's latent hires fix does."""
     tw, th, cw, ch = p.hires_size()
     scale = pipe.vae_scale_factor
     mode, antialias = HIRES_LATENT[p.hires_upscaler]
-    vae = pipe.vae
     with torch.no_grad():
-        pixels = pipe.image_processor.preprocess(list(low)).to(vae.device, vae.dtype)
-        latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
-        latents = torch.nn.functional.interpolate(latents.float(), size=(ch // scale, cw // scale), mode=mode,
-                                                  antialias=antialias)
+        latents = torch.nn.functional.interpolate(torch.stack(list(low)).float(), size=(ch // scale, cw // scale),
+                                                  mode=mode, antialias=antialias)
     cut_y, cut_x = (ch - th) // scale, (cw - tw) // scale  # the WebUI's crop when both resize values are set
     return latents[:, :, cut_y // 2: ch // scale - (cut_y + 1) // 2, cut_x // 2: cw // scale - (cut_x + 1) // 2]
 
@@ -210,7 +204,7 @@ def _run_hires(
                 result.interrupted = True
                 break
             img2img_pipe = load_pipeline(p.model, task="img2img")
-            inputs = _hires_inputs(p, img2img_pipe, low.images, stop)
+            inputs = _hires_inputs(p, img2img_pipe, low, stop)
             schedule = inputs.infotext.pop("num_inference_steps")
             high = render(dataclasses.replace(first, steps=schedule), img2img_pipe, inputs, folder=None, stop=stop,
                           progress=progress, preview_every=preview_every, batches=[batch])

@@ -92,3 +92,10 @@ def test_model_flag_takes_hub_ids_and_files_and_names_the_replacement_of_a_delet
     assert "deleted" in err and "stable-diffusion-v1-5/stable-diffusion-v1-5" in err
     assert main(["txt2img", "--model", "nobody/not-a-model", "--steps", "2"]) == 2  # tried, and offline here
     assert "cannot be downloaded" in capsys.readouterr().err
+
+
+def test_the_command_line_parses_without_loading_torch() -> None:
+    """--help once took 22 s and 400 MB because torch loaded first; the parser needs none of it."""
+    code = "import sys; from sdnb.cli import _parser; _parser(); print(sorted({'torch', 'diffusers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

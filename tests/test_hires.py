@@ -128,3 +128,26 @@ def test_hires_is_its_own_task_and_refuses_a_pipe(pipe) -> None:
     assert not isinstance(HiresParams(), Img2ImgParams)
     with pytest.raises(SdnbError, match="loads its two pipelines"):
         hires_fix(HiresParams(**FAST), pipe=pipe)
+
+
+def test_latent_modes_enlarge_the_first_passs_own_latents_without_the_vae(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebUI's latent hires fix enlarges the sampler's latents; nothing goes through the VAE encoder."""
+    from sdnb import engine
+    from sdnb.models import load_pipeline
+
+    vae = load_pipeline("sd15").vae
+    encoded: list[int] = []
+    real = vae.encode
+    monkeypatch.setattr(vae, "encode", lambda *a, **k: encoded.append(1) or real(*a, **k))
+    seen: list[engine.Result] = []
+    render = engine.render
+
+    def keep(*args, **kwargs):
+        seen.append(render(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr("sdnb.generate.render", keep)
+    hires_fix(HiresParams(**FAST), save=False)
+    assert encoded == []
+    first = seen[0]
+    assert len(first.latents) == 1 and tuple(first.latents[0].shape) == (4, 8, 8)  # 64 px first pass
