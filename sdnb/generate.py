@@ -24,7 +24,7 @@ from .control import control_map, control_source
 from .engine import Inputs, Result, render
 from .errors import Interrupted, SdnbError
 from .images import as_image, fit_image, parse_infotext, read_infotext, save_image, writable_folder
-from .masks import check_mask, fill_masked
+from .masks import check_mask, crop_region, fill_masked
 from .models import load_pipeline
 from .params import (
     HIRES_ESRGAN,
@@ -42,7 +42,7 @@ from .params import (
     to_infotext,
 )
 from .progress import Progress
-from .seeds import resolve_seed
+from .seeds import initial_noise, resolve_seed
 from .settings import output_dir
 from .upscalers import upscale_image
 from .walk import remake_frame
@@ -75,18 +75,20 @@ def _img2img_inputs(p: Img2ImgParams, pipe: Any) -> Inputs:
                   infotext={"Source hash": image_hash(image)})
 
 
-def _mask(p: InpaintParams) -> Image.Image:
-    """The mask fitted like the image: white = repaint; inverted for "Inpaint not masked"; blurred.
+def _mask(p: InpaintParams, size: tuple[int, int] | None) -> Image.Image:
+    """The mask at the image's own size (``size`` None) or fitted like the image to ``size``: white = repaint;
+    inverted for "Inpaint not masked"; blurred.
 
     A mask whose size differs from the image's is resized with a notice; an empty or full mask is refused.
     """
     mask = as_image(p.mask, mode="L")
-    size = as_image(p.image).size
-    if mask.size != size:
-        warnings.warn(f"The mask is {mask.width}x{mask.height} but the image is {size[0]}x{size[1]}: the mask was "
-                      "stretched to the image's size, so check the overlay.", stacklevel=3)
-        mask = mask.resize(size, Image.LANCZOS)
-    mask = fit_image(mask, p.width, p.height, p.resize_mode)
+    own = as_image(p.image).size
+    if mask.size != own:
+        warnings.warn(f"The mask is {mask.width}x{mask.height} but the image is {own[0]}x{own[1]}: the mask was "
+                      "stretched to the image's size, so check the overlay.", stacklevel=4)
+        mask = mask.resize(own, Image.LANCZOS)
+    if size is not None:
+        mask = fit_image(mask, *size, p.resize_mode)
     if p.mask_mode == "Inpaint not masked":
         mask = ImageOps.invert(mask)
     check_mask(mask)
@@ -94,20 +96,65 @@ def _mask(p: InpaintParams) -> Image.Image:
 
 
 def _inpaint_inputs(p: InpaintParams, pipe: Any) -> Inputs:
-    source, mask = _source(p, p.width, p.height), _mask(p)
+    """Whole picture: the image and mask fitted to the run's size, the kept pixels pasted back afterwards.
+
+    Only masked (the WebUI's "inpaint at full resolution"): the image keeps its own size; a crop around the mask
+    (with the padding, shaped like the run) is inpainted at the run's size, scaled back and pasted in, blended
+    through the blurred mask, so the result is the whole picture at its own size. Masked content is applied to
+    what the model sees (after the crop): fill paints the hole from its edges; latent noise and latent nothing
+    replace the hole's latents with the image's seeded noise or zeros, as the WebUI does.
+    """
+    if p.inpaint_area == "Only masked":
+        whole, whole_mask = as_image(p.image).convert("RGB"), _mask(p, None)
+        box = crop_region(whole_mask, p.padding, p.width, p.height)
+        source = fit_image(whole.crop(box), p.width, p.height, "Resize and fill")
+        mask = fit_image(whole_mask.crop(box), p.width, p.height, "Resize and fill")
+
+        def finish(result: Image.Image) -> Image.Image:
+            pasted = whole.copy()
+            pasted.paste(fit_image(result.convert("RGB"), box[2] - box[0], box[3] - box[1], "Crop and resize"),
+                         box[:2])
+            return Image.composite(pasted, whole, whole_mask)
+
+        hashes = {"Source hash": image_hash(whole), "Mask hash": image_hash(whole_mask)}
+    else:
+        source, mask = _source(p, p.width, p.height), _mask(p, (p.width, p.height))
+
+        def finish(result: Image.Image) -> Image.Image:
+            """The VAE round trip changes every pixel a little: paste the kept part of the source back."""
+            return Image.composite(result.convert("RGB"), source, mask)
+
+        hashes = {"Source hash": image_hash(source), "Mask hash": image_hash(mask)}
     image = fill_masked(source, mask) if p.masked_content == "fill" else source
-    if p.inpaint_area == "Only masked":  # diffusers crops around the mask and pastes back; it takes one image
-        args = {"image": image, "mask_image": mask, "padding_mask_crop": p.padding}
-    else:  # one per image, so image k's encoding noise comes from its own generator
-        args = {"image": [image] * p.batch_size, "mask_image": [mask] * p.batch_size}
-    args |= {"strength": p.strength, "height": p.height, "width": p.width}
+    # one per image, so image k's encoding noise comes from its own generator
+    args = {"image": [image] * p.batch_size, "mask_image": [mask] * p.batch_size, "strength": p.strength,
+            "height": p.height, "width": p.width}
+    batch_args = None
+    if p.masked_content in ("latent noise", "latent nothing"):
+        def batch_args(seeds: list[int], generators: list[torch.Generator]) -> dict[str, Any]:
+            return _latent_content(pipe, image, mask, seeds, generators, p.masked_content)
+    return Inputs(args=args, finish=finish, steps=_steps_run(p), infotext=hashes, batch_args=batch_args)
 
-    def keep_unmasked(result: Image.Image) -> Image.Image:
-        """The VAE round trip changes every pixel a little: paste the kept part of the source back."""
-        return Image.composite(result.convert("RGB"), source, mask)
 
-    hashes = {"Source hash": image_hash(source), "Mask hash": image_hash(mask)}
-    return Inputs(args=args, finish=keep_unmasked, steps=_steps_run(p), infotext=hashes)
+def _latent_content(pipe: Any, image: Image.Image, mask: Image.Image, seeds: list[int],
+                    generators: list[torch.Generator], content: str) -> dict[str, Any]:
+    """The WebUI's "latent noise" / "latent nothing": the image encoded (each with its own generator, as the
+    pipeline would), then the hole's latents replaced by that image's seeded noise, or by zeros. The pipeline
+    takes the result as its starting image; a 9-channel inpainting UNet still sees the masked picture."""
+    pixels = pipe.image_processor.preprocess(image, height=image.height, width=image.width)
+    batch = pixels.repeat(len(seeds), 1, 1, 1).to(pipe._execution_device, pipe.vae.dtype)
+    with torch.no_grad():
+        latents = pipe._encode_vae_image(image=batch, generator=generators)
+    shape = tuple(latents.shape[1:])
+    small = mask.convert("L").resize((shape[2], shape[1]), Image.BICUBIC)  # the WebUI's latent mask, rounded
+    hole = torch.from_numpy(np.round(np.asarray(small, dtype=np.float32) / 255.0)).to(latents)
+    latents = latents * (1 - hole)
+    if content == "latent noise":
+        latents = latents + initial_noise(seeds, shape).to(latents) * hole
+    # the picture with the hole blanked, as the pipeline makes it from pixels: a 9-channel inpainting UNet's
+    # conditioning (a 4-channel UNet ignores it, but the pipeline computes it all the same)
+    keep = pipe.mask_processor.preprocess(mask, height=image.height, width=image.width) < 0.5
+    return {"image": latents, "masked_image_latents": (pixels * keep).repeat(len(seeds), 1, 1, 1)}
 
 
 def _depth_map(p: Depth2ImgParams) -> torch.Tensor:

@@ -15,7 +15,7 @@ from .errors import SdnbError
 from .images import as_image, save_image
 from .masks import SHAPES, mask_overlay, shape_mask
 from .settings import output_dir
-from .widgets import Form, png_bytes
+from .widgets import Form, error_html, png_bytes
 
 __all__ = ["MaskMaker"]
 
@@ -61,7 +61,7 @@ class MaskMaker:
             image = self._image()
             overlay = mask_overlay(image, self.mask(image.size))
         except SdnbError as exc:
-            self.status.value = f"<span style='color:#c92a2a'>{html.escape(str(exc))}</span>"
+            self.status.value = error_html(str(exc))
             return
         overlay.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
         self.preview.value = png_bytes(overlay)
@@ -72,7 +72,7 @@ class MaskMaker:
         try:
             path = save_image(self.mask(), output_dir() / "masks", stem="mask")
         except SdnbError as exc:
-            self.status.value = f"<span style='color:#c92a2a'>{html.escape(str(exc))}</span>"
+            self.status.value = error_html(str(exc))
             return ""
         self.form.fields["mask"].value = str(path)
         self.status.value = f"Saved {html.escape(path.name)}; the form's Mask field now uses it."

@@ -10,7 +10,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from .errors import SdnbError
 
-__all__ = ["SHAPES", "shape_mask", "check_mask", "fill_masked", "outpaint_canvas", "mask_overlay"]
+__all__ = ["SHAPES", "shape_mask", "check_mask", "crop_region", "fill_masked", "outpaint_canvas", "mask_overlay"]
 
 #: The shapes :func:`shape_mask` draws.
 SHAPES: tuple[str, ...] = ("rectangle", "ellipse")
@@ -40,6 +40,36 @@ def check_mask(mask: Image.Image) -> None:
     if low == 255:
         raise SdnbError("The mask is all white, so no pixel of the image would be kept.",
                         hint="Use img2img to repaint the whole image, or mark only the part to repaint in white.")
+
+
+def crop_region(mask: Image.Image, padding: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of the picture that "Only masked" inpaints: the mask's bounding box grown by ``padding`` pixels
+    (within the picture), then widened or heightened to the ``width`` : ``height`` shape of the run, so the crop
+    scales to the model's size without distortion. The WebUI's ``get_crop_region_v2`` + ``expand_crop_region``.
+    """
+    box = mask.convert("L").getbbox()
+    if box is None:
+        raise SdnbError("The mask is all black, so there is nothing to inpaint.",
+                        hint="Paint the part to repaint white.")
+    image_w, image_h = mask.size
+    x1, y1, x2, y2 = box
+    if padding:
+        x1, y1, x2, y2 = max(x1 - padding, 0), max(y1 - padding, 0), min(x2 + padding, image_w), min(y2 + padding, image_h)
+    if (x2 - x1) / (y2 - y1) > width / height:  # too wide: grow the height, centred, shifted back inside
+        y1, y2 = _grow(y1, y2, int((x2 - x1) * height / width - (y2 - y1)), image_h)
+    else:
+        x1, x2 = _grow(x1, x2, int((y2 - y1) * width / height - (x2 - x1)), image_w)
+    return x1, y1, x2, y2
+
+
+def _grow(low: int, high: int, by: int, limit: int) -> tuple[int, int]:
+    """``low..high`` grown by ``by`` (half each side), moved back inside ``0..limit``, cut at ``limit``."""
+    low, high = low - by // 2, high + by - by // 2
+    if high >= limit:
+        low, high = low - (high - limit), limit
+    if low < 0:
+        low, high = 0, high - low
+    return low, min(high, limit)
 
 
 def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:

@@ -422,9 +422,9 @@ class Txt2ImgParams(GenParams):
 
 
 RESIZE_MODES: tuple[str, ...] = ("Just resize", "Crop and resize", "Resize and fill")
-#: The WebUI's "Masked content" choices that diffusers' pipelines can do faithfully (its "latent noise" and
-#: "latent nothing" replace the masked latents inside the sampler, which diffusers' inpaint pipeline cannot).
-MASKED_CONTENT: tuple[str, ...] = ("fill", "original")
+#: The WebUI's "Masked content" choices, in its order: fill (the hole painted from its edges), original, latent
+#: noise (the hole's latents replaced by the seed's noise) and latent nothing (by zeros).
+MASKED_CONTENT: tuple[str, ...] = ("fill", "original", "latent noise", "latent nothing")
 
 
 @dataclass
@@ -473,7 +473,8 @@ class InpaintParams(Img2ImgParams):
     padding: int = _f(32, "Masked area padding", help="Pixels of context around the mask with Only masked.",
                       min=0, max=256, step=4, infotext="Masked area padding")
     masked_content: str = _f("original", "Masked content", help="What the masked part starts from: original = "
-                             "the picture there; fill = the colours around it (for removing things).",
+                             "the picture there; fill = the colours around it (for removing things); latent noise / "
+                             "latent nothing = noise or nothing (needs a high denoising strength).",
                              choices=MASKED_CONTENT, infotext="Masked content")
 
     def problems(self) -> list[str]:

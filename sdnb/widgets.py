@@ -34,7 +34,7 @@ from .registry import MODELS, native_size, size_limits
 from .settings import output_dir
 from .uipoll import process_ui_events
 
-__all__ = ["Form", "TaskApp", "Tile", "WidgetProgress", "png_bytes", "uploaded_files", "save_upload"]
+__all__ = ["Form", "TaskApp", "Tile", "WidgetProgress", "error_html", "png_bytes", "uploaded_files", "save_upload"]
 
 _DESC = "130px"
 _STYLE = {"description_width": _DESC}
@@ -65,7 +65,7 @@ def _help(text: str) -> W.HTML:
     return W.HTML(_html(html.escape(text), pad) if text else "")
 
 
-def _error_html(message: str) -> str:
+def error_html(message: str) -> str:
     return _html(f"⚠ {html.escape(message)}", "color:#c92a2a;font-size:12px;font-weight:600") if message else ""
 
 
@@ -295,7 +295,7 @@ class _Field:
                 self.value  # noqa: B018 - parsing is the check
             except SdnbError as exc:
                 message = exc.message
-        self.error.value = _error_html(message)
+        self.error.value = error_html(message)
         if _is_prompt(self.name):
             self.form.count_tokens(self)
         return message
@@ -757,10 +757,10 @@ class TaskApp:
                                 hint="Use a PNG saved by sdnb or by the WebUI with metadata enabled.")
             changed = self.form.set_params(params_from_infotext(text))
         except SdnbError as exc:
-            self.pnginfo_text.value = _error_html(exc.message + (f" {exc.hint}" if exc.hint else ""))
+            self.pnginfo_text.value = error_html(exc.message + (f" {exc.hint}" if exc.hint else ""))
             return []
         except Exception as exc:  # noqa: BLE001 - an unreadable upload is the user's to fix
-            self.pnginfo_text.value = _error_html(f"Could not read {Path(path).name}: {exc}")
+            self.pnginfo_text.value = error_html(f"Could not read {Path(path).name}: {exc}")
             return []
         done = f"Filled: {', '.join(changed)}." if changed else "The form already had these settings."
         self.pnginfo_text.value = _html(f"{html.escape(done)}<pre style='white-space:pre-wrap;font-size:11px'>"

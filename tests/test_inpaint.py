@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageFilter
 
 from sdnb.assets import asset
 from sdnb.errors import SdnbError
 from sdnb.generate import depth2img, inpaint, regenerate
 from sdnb.images import as_image, fit_image, parse_infotext, read_infotext
-from sdnb.masks import fill_masked, mask_overlay, outpaint_canvas, shape_mask
+from sdnb.masks import crop_region, fill_masked, mask_overlay, outpaint_canvas, shape_mask
 from sdnb.params import Depth2ImgParams, InpaintParams
 
 TINY = {"width": 64, "height": 64, "steps": 3, "seed": 5}
@@ -46,10 +47,50 @@ def test_shapes_overlay_and_fill() -> None:
 def test_only_masked_and_whole_picture_keep_every_unmasked_pixel(params: InpaintParams) -> None:
     source = px(fit_image(as_image(params.image), 64, 64))
     kept = np.asarray(fit_image(as_image(params.mask, mode="L"), 64, 64)) == 0
-    for area in ("Whole picture", "Only masked"):
-        out = px(inpaint(params, inpaint_area=area, padding=8, save=False).images[0])
-        assert (out[kept] == source[kept]).all(), area
-        assert (out[~kept] != source[~kept]).any(), area
+    out = px(inpaint(params, save=False).images[0])
+    assert (out[kept] == source[kept]).all() and (out[~kept] != source[~kept]).any()
+    # Only masked works on a crop at the run's size and gives the whole picture back at its own size (the WebUI's
+    # "inpaint at full resolution"), every pixel outside the mask as it was
+    whole, whole_kept = px(as_image(params.image)), np.asarray(as_image(params.mask, mode="L")) == 0
+    for content in ("original", "fill", "latent noise"):
+        out = px(inpaint(params, inpaint_area="Only masked", padding=8, masked_content=content, save=False).images[0])
+        assert out.shape == whole.shape, content
+        assert (out[whole_kept] == whole[whole_kept]).all() and (out[~whole_kept] != whole[~whole_kept]).any(), content
+
+
+def test_crop_region_is_the_webuis() -> None:
+    mask = shape_mask((400, 300), (300, 250, 380, 290))  # 80 x 40 near the bottom-right corner
+    assert crop_region(mask, 0, 64, 64) == (300, 220, 380, 300)  # grown to 80 high, moved up off the edge
+    # padded by 16 (cut at the edges), then made square for a 64x64 run and moved back inside the picture
+    x1, y1, x2, y2 = crop_region(mask, 16, 64, 64)
+    assert (x1, y1, x2, y2) == (284, 188, 396, 300)
+    x1, y1, x2, y2 = crop_region(mask, 0, 128, 64)  # a 2:1 run: 80 x 40 already has its shape
+    assert (x1, y1, x2, y2) == (300, 250, 380, 290)
+    x1, y1, x2, y2 = crop_region(mask, 0, 64, 128)  # a 1:2 run: 80 wide needs 160 high
+    assert (y1, y2) == (140, 300) and (x1, x2) == (300, 380)
+
+
+def test_latent_noise_and_nothing_replace_the_holes_latents(params: InpaintParams) -> None:
+    from sdnb.generate import _latent_content
+    from sdnb.models import load_pipeline
+    from sdnb.seeds import initial_noise
+
+    pipe = load_pipeline("sd15", task="inpaint")
+    image = fit_image(as_image(params.image), 64, 64)
+    mask = shape_mask((64, 64), (0, 0, 32, 64))  # the left half
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (5, 6)]  # noqa: E731
+    nothing = _latent_content(pipe, image, mask, [5, 6], gens(), "latent nothing")["image"]
+    noise = _latent_content(pipe, image, mask, [5, 6], gens(), "latent noise")
+    assert nothing.shape == (2, 4, 8, 8) and (nothing[..., :4] == 0).all() and (nothing[..., 4:] != 0).all()
+    assert torch.equal(noise["image"][..., :4], initial_noise([5, 6], (4, 8, 8))[..., :4])  # each image's own seed
+    assert torch.equal(noise["image"][..., 4:], nothing[..., 4:])  # the kept half: the picture's own latents
+    assert noise["masked_image_latents"].shape == (2, 3, 64, 64)
+    assert (noise["masked_image_latents"][..., :32] == 0).all()  # the conditioning picture has the hole blanked
+    runs = {c: px(inpaint(params, masked_content=c, strength=0.9, save=False).images[0])
+            for c in ("original", "fill", "latent noise", "latent nothing")}
+    assert len({r.tobytes() for r in runs.values()}) == 4  # each starts the hole from something else
+    again = px(inpaint(params, masked_content="latent noise", strength=0.9, save=False).images[0])
+    assert np.array_equal(again, runs["latent noise"])  # same seed, same pixels
 
 
 def test_invert_blur_and_masked_content_each_change_the_result(params: InpaintParams) -> None:
@@ -102,8 +143,8 @@ def test_bad_masks_are_refused_with_nothing_written(params: InpaintParams, _outp
         inpaint(params, mask=str(black))
     with pytest.raises(SdnbError, match="all white"):
         inpaint(params, mask=str(white))
-    with pytest.raises(SdnbError, match="must be one of fill, original"):
-        inpaint(params, masked_content="latent noise")
+    with pytest.raises(SdnbError, match="must be one of fill, original, latent noise, latent nothing"):
+        inpaint(params, masked_content="latent fog")
     assert not _outputs.exists() or not any(_outputs.rglob("*.png"))
     small = tmp_path / "small_mask.png"
     Image.open(asset("portrait_mask.png")).resize((128, 100)).save(small)
@@ -156,3 +197,43 @@ def test_mask_maker_previews_saves_and_fills_the_form(params: InpaintParams, _ou
     assert "no such file" in maker.status.value
     with pytest.raises(SdnbError, match="inpainting form"):
         MaskMaker(Form(Depth2ImgParams(image=params.image)))
+
+
+def test_brush_paints_erases_undoes_and_fills_the_form(params: InpaintParams, _outputs: Path) -> None:
+    from sdnb.brush import Brush
+    from sdnb.params import ControlNetParams
+    from sdnb.widgets import Form
+
+    form = Form(params)
+    brush = Brush(form)
+    assert (brush.canvas.width, brush.canvas.height) == (512, 512)  # the 512x512 portrait, shown 1:1
+    assert brush.save() == "" and "Nothing is painted" in brush.status.value
+    # mouse events as the browser sends them: a horizontal drag across the top, 20 px wide
+    for event, x, y in [("mouse_down", 100, 50), ("mouse_move", 200, 50), ("mouse_move", 300, 50), ("mouse_up", 300, 50)]:
+        brush.canvas._canvases[-1]._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
+    brush.replay([[(400, 400)]], size=40)  # a dot of radius 20
+    brush.replay([[(150, 30), (150, 70)]], size=10, erase=True)  # an erased notch across the line
+    mask = np.asarray(brush.picture())
+    assert mask.shape == (512, 512) and mask[50, 100:144].min() == mask[50, 156:301].min() == 255 and mask[50, 150] == 0
+    assert mask[400, 381] == 255 and mask[400, 419] == 255 and mask[400, 425] == 0 and mask[200, 200] == 0
+    assert mask[40, 200] == mask[60, 200] == 255 and mask[35, 200] == mask[65, 200] == 0  # 24 px: 12 either side
+    brush._undo()  # the notch goes, the line is whole again
+    assert np.asarray(brush.picture())[50, 150] == 255
+    path = Path(brush.save())
+    assert form.fields["mask"].value == str(path) and path.parent == _outputs / "masks"
+    assert np.array_equal(np.asarray(Image.open(path)), np.asarray(brush.picture()))
+    brush._clear()
+    assert np.asarray(brush.picture()).max() == 0
+    form.fields["image"].value = "missing.png"
+    assert "no such file" in brush.status.value
+    # a scribble for ControlNet: black lines on a white page of the form's size
+    cn = Form(ControlNetParams(width=64, height=96))
+    sketch = Brush(cn, "control_image")
+    assert (sketch.canvas.width, sketch.canvas.height) == (341, 512)
+    sketch.replay([[(10, 10), (300, 500)]], size=8)
+    drawn = np.asarray(sketch.picture())
+    assert drawn.shape == (96, 64) and drawn.min() == 0 and drawn[0, 63] == 255
+    saved = sketch.save()
+    assert cn.fields["control_image"].value == saved and Path(saved).parent.name == "scribbles"
+    with pytest.raises(SdnbError, match="no field 'mask'"):
+        Brush(cn)
