@@ -62,11 +62,16 @@ _ENGLISH_LIMIT = 3  # more English function words than this outside code, links 
 
 @dataclass
 class Report:
-    """What one zh notebook needs: ``todo`` for people, ``fixed`` for what --fix changed."""
+    """What one zh notebook needs (``todo``, in cell order), which of it --fix does (``fixable``), what was done."""
 
     name: str
     todo: list[str] = field(default_factory=list)
+    fixable: list[str] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
+
+    def can_fix(self, message: str) -> None:
+        self.todo.append(message)
+        self.fixable.append(message)
 
 
 def source(cell: Cell) -> str:
@@ -267,7 +272,7 @@ def sync(name: str, fix: bool = False, stamp: bool = False, en_dir: Path = EN_DI
         zh = load(zh_path)
     for key in ("metadata", "nbformat", "nbformat_minor"):
         if zh.get(key) != en.get(key):
-            report.todo.append(f"notebook {key} differs from the English notebook's (--fix copies it)")
+            report.can_fix(f"notebook {key} differs from the English notebook's (--fix copies it)")
             zh[key] = copy.deepcopy(en.get(key))
     en_cells, zh_cells = en["cells"], zh["cells"]
     new_cells: list[Cell] = []
@@ -276,7 +281,7 @@ def sync(name: str, fix: bool = False, stamp: bool = False, en_dir: Path = EN_DI
         if i is None:
             cell = zh_cells[j]
             if cell["cell_type"] == "code":
-                report.todo.append(f"zh cell {j} (code: {first_line(source(cell))!r}) was removed in English "
+                report.can_fix(f"zh cell {j} (code: {first_line(source(cell))!r}) was removed in English "
                                    "(--fix removes it)")
             else:
                 new_cells.append(cell)
@@ -287,11 +292,11 @@ def sync(name: str, fix: bool = False, stamp: bool = False, en_dir: Path = EN_DI
         en_cell = en_cells[i]
         if j is None:
             if en_cell["cell_type"] == "code":
-                report.todo.append(f"English cell {i} (code: {first_line(source(en_cell))!r}) is new (--fix copies "
+                report.can_fix(f"English cell {i} (code: {first_line(source(en_cell))!r}) is new (--fix copies "
                                    f"it in as zh cell {here})")
                 new_cells.append(clean_code(en_cell))
             else:
-                report.todo.append(f"English cell {i} (markdown: {first_line(source(en_cell))!r}) is new: translate "
+                report.can_fix(f"English cell {i} (markdown: {first_line(source(en_cell))!r}) is new: translate "
                                    f"it as zh cell {here} (--fix inserts the English text there to translate in "
                                    "place), then run --stamp")
                 new_cells.append(untranslated(en_cell))
@@ -300,13 +305,13 @@ def sync(name: str, fix: bool = False, stamp: bool = False, en_dir: Path = EN_DI
         if en_cell["cell_type"] == "code":
             if {**zh_cell, "source": source(zh_cell)} != clean_code(en_cell):
                 what = "source" if source(zh_cell) != source(en_cell) else "id, metadata or outputs"
-                report.todo.append(f"English cell {i} (code: {first_line(source(en_cell))!r}): zh cell {j} "
+                report.can_fix(f"English cell {i} (code: {first_line(source(en_cell))!r}): zh cell {j} "
                                    f"differs in its {what} (--fix copies the English cell)")
             new_cells.append(clean_code(en_cell))
             continue
         cell = copy.deepcopy(zh_cell)
         if cell.get("id") != en_cell.get("id"):
-            report.todo.append(f"zh cell {j}: id {cell.get('id')!r} should be English cell {i}'s "
+            report.can_fix(f"zh cell {j}: id {cell.get('id')!r} should be English cell {i}'s "
                                f"{en_cell.get('id')!r} (--fix sets it)")
             cell["id"] = en_cell.get("id")
         if stamp and has_chinese(source(cell)) and stamp_of(cell) != digest(source(en_cell)):
@@ -316,12 +321,15 @@ def sync(name: str, fix: bool = False, stamp: bool = False, en_dir: Path = EN_DI
         new_cells.append(cell)
     zh["cells"] = new_cells
     report.todo += check_first_cell(name, en, zh) + check_links(zh, zh_dir)
-    if fix or stamp:
+    if stamp and not fix and report.fixable:
+        report.todo.append("--stamp wrote nothing: the code or structure differs (see above); run --fix first")
+        report.fixed = []
+    elif fix or stamp:
         before = zh_path.read_text(encoding="utf-8") if zh_path.exists() else None
         zh_dir.mkdir(parents=True, exist_ok=True)
         save(zh_path, zh)
-        if before != zh_path.read_text(encoding="utf-8") and not report.fixed:
-            report.fixed.append("rewritten")
+        if before != zh_path.read_text(encoding="utf-8"):
+            report.fixed += report.fixable
         report.todo = sync(name, en_dir=en_dir, zh_dir=zh_dir).todo  # what is left after the changes
     return report
 

@@ -114,7 +114,7 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     _write(en_dir / NAME, _english())
     (zh_dir / "02_more.md").write_text("the next lesson")
     made = sync_zh.sync(NAME, fix=True, en_dir=en_dir, zh_dir=zh_dir)
-    assert "created from the English notebook" in made.fixed
+    assert made.fixed[0] == "created from the English notebook"
     assert sum("not translated yet" in t for t in made.todo) == 3, made.todo
     zh = _read(zh_dir / NAME)
     for cell in zh["cells"]:
@@ -153,7 +153,11 @@ def test_code_drift_is_reported_and_fixed_from_english(dirs) -> None:
     report = _sync(en_dir, zh_dir)
     assert report.todo == ["English cell 3 (code: 'print(42)'): zh cell 3 differs in its source (--fix copies the "
                            "English cell)"]
-    assert _sync(en_dir, zh_dir, fix=True).todo == []
+    drifted = (zh_dir / NAME).read_text(encoding="utf-8")
+    assert _sync(en_dir, zh_dir, stamp=True).todo[-1].startswith("--stamp wrote nothing")
+    assert (zh_dir / NAME).read_text(encoding="utf-8") == drifted
+    fix = _sync(en_dir, zh_dir, fix=True)
+    assert (fix.todo, fix.fixed) == ([], report.todo)
     fixed = _read(zh_dir / NAME)["cells"][3]
     assert (sync_zh.source(fixed), fixed["outputs"]) == ("print(42)", [])
     assert sync_zh.source(_read(zh_dir / NAME)["cells"][2]) == CHINESE["m2"]  # translations untouched
