@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sdnb.settings import colab_url  # noqa: E402 - after the path set-up above
+from sdnb.errors import SdnbError  # noqa: E402 - after the path set-up above
+from sdnb.settings import colab_url  # noqa: E402
 
 EN_DIR = ROOT / "notebooks"
 ZH_DIR = EN_DIR / "zh"
@@ -115,7 +116,15 @@ def english_left(text: str) -> list[str]:
 
 
 def load(path: Path) -> Notebook:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A notebook's JSON; an unreadable one is one clear error (a merge conflict is the usual cause)."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise SdnbError(f"{path} is not a readable notebook (JSON error at line {err.lineno}: {err.msg}).",
+                        hint=f"Resolve any merge-conflict markers in it, or restore it with: git checkout -- {path}") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise SdnbError(f"{path} is not a notebook: it has no list of cells.", hint="Restore it from git.")
+    return nb
 
 
 def save(path: Path, nb: Notebook) -> None:
@@ -361,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notebooks/zh/{name}: there is no English notebooks/{name}; delete it or add the English notebook")
         left += 1
     for name in names:
-        report = sync(name, fix=args.fix, stamp=args.stamp, en_dir=EN_DIR, zh_dir=ZH_DIR)
+        try:
+            report = sync(name, fix=args.fix, stamp=args.stamp, en_dir=EN_DIR, zh_dir=ZH_DIR)
+        except SdnbError as err:
+            print(f"notebooks/zh/{name}: not checked: {err}")
+            left += 1
+            continue
         for line in report.fixed:
             print(f"notebooks/zh/{name}: fixed: {line}")
         for k, line in enumerate(report.todo, 1):

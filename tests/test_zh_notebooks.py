@@ -21,10 +21,11 @@ from sdnb.settings import colab_url
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+def _script(name: str, folder: Path = ROOT / "scripts") -> ModuleType:
+    """A script (or another test file) loaded from its path, under a name of its own."""
+    spec = importlib.util.spec_from_file_location(f"_zh_{name}", folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -56,16 +57,18 @@ def test_chinese_notebook_in_step(name: str) -> None:
     assert zh["metadata"]["colab"]["gpuType"] == "T4"
 
 
-def test_nbval_browser_smoke_and_demo_run_only_the_english_notebooks() -> None:
-    """pytest's default collection and `make demo` leave notebooks/zh/ alone; an explicit path still collects it."""
+def test_nbval_browser_smoke_and_demo_run_only_the_english_notebooks(monkeypatch) -> None:
+    """nbval's collection (the root conftest's collect_ignore), the browser smoke test and `make demo` leave
+    notebooks/zh/ alone: its code is the English notebooks' code, run once."""
     cmd = [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=", "--nbval-lax",
-           "--collect-only", "-q", "notebooks", "tests/browser/test_notebooks_smoke.py"]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
-    notebooks = {line.split("::")[0] for line in out.splitlines() if line.startswith("notebooks/")}
-    assert notebooks == {f"notebooks/{n}" for n in EN_NAMES}, out[-2000:]
-    smoke = [line for line in out.splitlines() if "test_notebooks_smoke" in line]
-    assert smoke and all(line.rsplit("[", 1)[1].rstrip("]") in EN_NAMES for line in smoke), smoke
-    assert len(smoke) == len(set(smoke)) <= len(EN_NAMES)
+           "--collect-only", "-q", "notebooks"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
+    collected = {line.split("::")[0] for line in out.splitlines() if "::Cell " in line}
+    assert collected == {f"notebooks/{n}" for n in EN_NAMES}, out[-2000:]
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "browser"))
+    smoke = _script("test_notebooks_smoke", ROOT / "tests" / "browser")
+    assert {p.name for p in smoke.NOTEBOOKS} | smoke.COVERED == set(EN_NAMES)
+    assert all(p.parent == ROOT / "notebooks" for p in smoke.NOTEBOOKS)
     assert [p.name for p in _script("run_notebooks").default_notebooks()] == EN_NAMES
 
 
@@ -260,3 +263,14 @@ def test_missing_and_orphan_zh_notebooks_are_reported(dirs, monkeypatch, capsys)
 def test_zh_fixture_round_trip_keeps_english_untouched(dirs) -> None:
     en_dir, _ = dirs
     assert _read(en_dir / NAME) == _english()
+
+
+def test_unreadable_notebook_is_one_clear_message(dirs, monkeypatch, capsys) -> None:
+    en_dir, zh_dir = dirs
+    (zh_dir / NAME).write_text('{"cells": [\n<<<<<<< HEAD\n', encoding="utf-8")
+    monkeypatch.setattr(sync_zh, "EN_DIR", en_dir)
+    monkeypatch.setattr(sync_zh, "ZH_DIR", zh_dir)
+    assert sync_zh.main([]) == 1
+    out = capsys.readouterr().out
+    assert "is not a readable notebook (JSON error at line 2" in out and "git checkout --" in out
+    assert "Traceback" not in out
