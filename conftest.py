@@ -19,6 +19,9 @@ os.environ.setdefault("HF_TOKEN", "hf_sdnbCanaryTokenThatMustNeverBeShown0123")
 #: Where the notebooks run by nbval write, and the token they must never show.
 NOTEBOOK_OUTPUT_DIR = os.environ["SDNB_OUTPUT_DIR"]
 CANARY = os.environ["HF_TOKEN"]
+#: notebooks/zh/ holds the English notebooks' code cells exactly (tests/test_zh_notebooks.py checks it, with
+#: scripts/sync_zh.py), so nbval does not run them a second time.
+collect_ignore = ["notebooks/zh"]
 
 
 def pytest_configure(config):
