@@ -21,6 +21,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from PIL import Image
 
 from .errors import SdnbError
+from .fonts import use_in_matplotlib
 from .images import image_grid
 
 __all__ = ["Measured", "Comparison", "measure", "compare_upscalers", "upscaling_diagram"]
@@ -154,6 +155,7 @@ _LANES = (
 
 def upscaling_diagram() -> Figure:
     """The four ways of making a picture larger that the lesson compares, one lane each."""
+    use_in_matplotlib()
     fig, ax = plt.subplots(figsize=(11, 4.4))
     ax.set_xlim(0, 11)
     ax.set_ylim(0, len(_LANES) * 1.1)

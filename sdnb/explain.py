@@ -1,6 +1,7 @@
 """Pictures for the lessons: the pipeline diagram, tokens, guidance, latents and slerp norms.
 
-Each function returns a matplotlib Figure (or a PIL image), so a notebook cell is one call.
+Each function returns a matplotlib Figure (or a PIL image), so a notebook cell is one call. Each first calls
+:func:`sdnb.fonts.use_in_matplotlib`, so Chinese, Japanese and Korean text in a figure draws as written.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from PIL import Image
 
+from .fonts import use_in_matplotlib
+
 __all__ = ["pipeline_diagram", "token_table", "guidance_arrows", "latent_channels", "slerp_norms", "strength_schedule",
            "resize_modes", "estimate_depth", "depth_figure"]
 
 
 def pipeline_diagram() -> Figure:
     """Prompt → CLIP text encoder → UNet denoising loop (with CFG) → VAE decoder → image."""
+    use_in_matplotlib()
     fig, ax = plt.subplots(figsize=(11, 3.2))
     ax.set_xlim(0, 11.5)
     ax.set_ylim(0, 3.4)
@@ -58,6 +62,7 @@ def token_table(pipe: Any, prompt: str, limit: int = 16) -> Figure:
     with torch.no_grad():
         vectors = pipe.text_encoder(torch.tensor([ids], device=pipe.text_encoder.device))[0][0]
     vec = vectors[:, :48].float().cpu().numpy()
+    use_in_matplotlib()
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(ids) + 1))
     ax.imshow(vec, aspect="auto", cmap="coolwarm")
     ax.set_yticks(range(len(ids)), [f"{w}  (id {i})" for w, i in zip(words, ids, strict=True)], fontsize=8)
@@ -82,6 +87,7 @@ def _readable_token(tok: Any, token_id: int) -> str:
 def guidance_arrows(scales: tuple[float, ...] = (3.0, 7.0)) -> Figure:
     """Classifier-free guidance as arrows: guided = uncond + scale × (cond − uncond)."""
     uncond, cond = np.array([1.0, 0.4]), np.array([1.6, 1.2])
+    use_in_matplotlib()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.annotate("", xy=uncond, xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "color": "gray"})
     ax.text(*uncond, "  without prompt", color="gray", va="center")
@@ -109,6 +115,7 @@ def latent_channels(pipe: Any, image: Image.Image) -> Figure:
         decoded = vae.decode(latents, return_dict=False)[0]
     back = processor.postprocess(decoded.float(), output_type="pil")[0]
     lat = latents[0].float().cpu().numpy()
+    use_in_matplotlib()
     fig, axes = plt.subplots(1, 2 + lat.shape[0], figsize=(2.2 * (2 + lat.shape[0]), 2.6))
     axes[0].imshow(image)
     axes[0].set_title(f"image {image.width}×{image.height}", fontsize=8)
@@ -132,6 +139,7 @@ def slerp_norms(shape: tuple[int, ...] = (4, 64, 64), seeds: tuple[int, int] = (
     ts = np.linspace(0, 1, points)
     lin = [float(torch.lerp(a, b, float(t)).norm()) for t in ts]
     sph = [float(slerp(a, b, float(t)).norm()) for t in ts]
+    use_in_matplotlib()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ts, lin, label="linear mix (lerp)")
     ax.plot(ts, sph, label="spherical (slerp)")
@@ -156,6 +164,7 @@ def strength_schedule(pipe: Any, steps: int = 20, strengths: tuple[float, ...] =
     alphas = scheduler.alphas_cumprod.float()
     timesteps = scheduler.timesteps[:: scheduler.order][:steps].long().clamp(0, len(alphas) - 1)
     sigma = ((1 - alphas[timesteps]) / alphas[timesteps]).sqrt().numpy()
+    use_in_matplotlib()
     fig, axes = plt.subplots(1, len(strengths), figsize=(3.6 * len(strengths), 3.2), sharey=True)
     x = np.arange(1, len(sigma) + 1)
     for ax, strength in zip(np.atleast_1d(axes), strengths, strict=True):
@@ -199,6 +208,7 @@ def estimate_depth(pipe: Any, image: Image.Image) -> np.ndarray:
 def depth_figure(image: Image.Image, depth: np.ndarray | Image.Image, title: str = "depth map") -> Figure:
     """An image beside its depth map, drawn with a colour map and a colour bar (near = bright)."""
     values = np.asarray(depth.convert("L"), dtype=np.float32) / 255.0 if isinstance(depth, Image.Image) else depth
+    use_in_matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     axes[0].imshow(image)
     axes[0].set_title(f"image {image.width}×{image.height}", fontsize=9)
@@ -215,6 +225,7 @@ def depth_figure(image: Image.Image, depth: np.ndarray | Image.Image, title: str
 def controlnet_diagram() -> Figure:
     """ControlNet: a trainable copy of the UNet's encoder reads the control map; its outputs join the locked
     UNet through zero convolutions, so at the start of training it adds exactly nothing."""
+    use_in_matplotlib()
     fig, ax = plt.subplots(figsize=(11, 4.2))
     ax.set_xlim(0, 11)
     ax.set_ylim(0, 4.4)

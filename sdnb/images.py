@@ -19,10 +19,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageDraw, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from .errors import SdnbError
+from .fonts import PilFont, pil_font
 
 __all__ = [
     "Infotext",
@@ -527,19 +528,33 @@ def save_image(
 # Grids
 
 
-def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: float) -> list[str]:
-    """Split ``text`` into lines no wider than ``width`` pixels (long words are cut)."""
+# Chinese and Japanese have no spaces and Korean may break inside words: a line may break before any CJK
+# character, but opening brackets stay with the character after them and closing punctuation with the one before.
+_CJK = "\u2e80-\u2fff\u3000-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_OPENING = re.escape("([{“‘《〈「『【〔（［｛")
+_CLOSING = re.escape(")]}”’，。、：；！？》〉」』】〕）］｝,.:;!?…")
+_PIECE = re.compile(rf"\s+|[{_OPENING}]*[{_CJK}][{_CLOSING}]*|[^\s{_CJK}]+")
+
+
+def _wrap(text: str, font: PilFont, width: float) -> list[str]:
+    """Split ``text`` into lines no wider than ``width`` pixels, at spaces and between CJK characters (a piece
+    wider than a line is cut)."""
     lines: list[str] = []
     for paragraph in str(text).split("\n"):
-        line = ""
-        for word in paragraph.split():
-            candidate = f"{line} {word}" if line else word
+        line, space = "", False
+        for match in _PIECE.finditer(paragraph):
+            piece = match.group()
+            if piece.isspace():
+                space = True
+                continue
+            candidate = f"{line} {piece}" if line and space else line + piece
+            space = False
             if font.getlength(candidate) <= width:
                 line = candidate
                 continue
             if line:
                 lines.append(line)
-            line = word
+            line = piece
             while len(line) > 1 and font.getlength(line) > width:
                 cut = max((k for k in range(1, len(line)) if font.getlength(line[:k]) <= width), default=1)
                 lines.append(line[:cut])
@@ -551,7 +566,7 @@ def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: 
 def _draw_lines(
     draw: ImageDraw.ImageDraw,
     lines: list[str],
-    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    font: PilFont,
     line_height: int,
     box: tuple[int, int, int, int],
 ) -> None:
@@ -614,7 +629,8 @@ def image_grid(
         width, height = width * factor, height * factor
         images = [im.resize((width, height), Image.NEAREST) for im in images]
     size = max(14, (width + height) // 25)  # the WebUI's grid label size, never tiny
-    font = ImageFont.load_default(size=size)
+    text = "\n".join(map(str, [*(row_labels or []), *(col_labels or []), title or ""]))
+    font = pil_font(size, text)  # one font for the whole grid: Pillow's own, or a CJK one when a label needs it
     pad, line_height = size // 2, round(size * 1.25)
 
     left = 0
@@ -629,7 +645,7 @@ def image_grid(
     grid_width = left + cols * width
 
     title_lines: list[str] = []
-    title_font = ImageFont.load_default(size=round(size * 1.3))
+    title_font = pil_font(round(size * 1.3), text)
     title_line_height = round(size * 1.3 * 1.25)
     if title:
         title_lines = _wrap(title, title_font, grid_width - 2 * pad)

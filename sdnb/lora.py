@@ -23,6 +23,7 @@ from typing import Any
 
 from . import settings
 from .errors import SdnbError
+from .fonts import use_in_matplotlib
 from .models import PICKLE_SUFFIXES
 from .prompts import LoraTag, extract_loras
 
@@ -236,6 +237,7 @@ def low_rank_diagram(pipe: Any, lora: str) -> Any:
     model = sum(p.numel() for name in _COMPONENTS if getattr(pipe, name, None) is not None
                 for p in getattr(pipe, name).parameters())
     extra = sum(v.numel() for k, v in state.items() if not k.endswith(".alpha"))
+    use_in_matplotlib()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.6, 1]})
     scale = 1.0 / max(d_out, d_in)
     thin = max(rank * scale, 0.02)  # a rank-4 strip is still visible

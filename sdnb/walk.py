@@ -32,6 +32,7 @@ from PIL import Image
 
 from .engine import Result, call_pipeline
 from .errors import Interrupted, SdnbError
+from .fonts import use_in_matplotlib
 from .images import image_grid, load_image, move_no_replace, parse_infotext, save_image, slug, writable_folder
 from .models import load_pipeline, pipeline_lock
 from .params import EASINGS, Txt2ImgParams, WalkParams, as_tuples, to_infotext
@@ -107,6 +108,7 @@ class FramePlan:
         """Position along the walk for every frame (and the audio's onset strength, when paced by audio)."""
         seconds = np.arange(len(self)) / self.fps
         position = np.array(self.segments) + np.array(self.ts)
+        use_in_matplotlib()
         fig = Figure(figsize=(7, 3.2))  # not a pyplot figure: shown once, as the cell's value
         ax = fig.add_subplot()
         if self.onsets is not None:
