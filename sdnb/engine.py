@@ -21,6 +21,7 @@ import io
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,10 @@ class Inputs:
     batch really runs when that is not ``params.steps`` (image to image runs strength x steps).
     ``finish(image)`` runs on each finished image (inpainting pastes the kept pixels back); ``infotext``
     adds task-specific keys. ``variation`` (first variation seed, strength) mixes a second noise into the
-    starting latents as the WebUI's variation seeds do (image k: variation seed + k).
+    starting latents as the WebUI's variation seeds do (image k: variation seed + k). ``during(pipe)`` is a
+    context every batch of the run is rendered in (ControlNet's per-unit control modes hook the pipeline's
+    ControlNets there). ``save_inputs(folder)`` saves inputs the PNGs' parameters cannot hold beside the images
+    (ControlNet's control images), once per run that saves, and returns the infotext keys that name them.
     """
 
     args: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +134,8 @@ class Inputs:
     steps: int | None = None
     finish: Callable[[Image.Image], Image.Image] | None = None
     infotext: dict[str, Any] = field(default_factory=dict)
+    during: Callable[[Any], AbstractContextManager[Any]] | None = None
+    save_inputs: Callable[[Path], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -219,7 +225,9 @@ def _render_batches(
     save_only: int | None,
 ) -> None:
     # one run at a time per model: the sampler is swapped here, the prompt's LoRAs applied for this run only
-    with pipeline_lock(pipe), prompt_loras(pipe, p.prompt) as lora_info:
+    during = inputs.during(pipe) if inputs.during is not None else nullcontext()
+    with pipeline_lock(pipe), prompt_loras(pipe, p.prompt) as lora_info, during:
+        saved = inputs.save_inputs(folder) if folder is not None and inputs.save_inputs is not None else {}
         set_sampler(pipe, p.sampler, p.schedule_type)
         embeds = encode_prompt(pipe, p.prompt, p.negative_prompt, p.clip_skip).repeat(p.batch_size)
         family = getattr(pipe, "sdnb_family", "sd15")
@@ -261,7 +269,7 @@ def _render_batches(
                     image = inputs.finish(image)
                 if flagged:
                     result.flagged.append(len(result.images))
-                extra = dict(inputs.infotext) | lora_info
+                extra = dict(inputs.infotext) | saved | lora_info
                 if inputs.variation is not None:
                     extra["Variation seed"] = subseeds[pos]
                 text = to_infotext(p, seed, pos, extra)
