@@ -43,24 +43,33 @@ def test_the_scales_are_the_extensions() -> None:
     assert soft == mode_scales("ControlNet is more important", 13)
     assert soft[12] == 1.0 and soft[0] == pytest.approx(0.825**12) and soft[0] == pytest.approx(0.0994, abs=1e-4)
     assert mode_scales("My prompt is more important", 10) == soft[:10]  # SDXL's 10 residuals
-    assert all(b / a == pytest.approx(1 / SOFT_DECAY) for a, b in zip(soft, soft[1:]))
+    assert all(b / a == pytest.approx(1 / SOFT_DECAY) for a, b in zip(soft[:-1], soft[1:], strict=True))
     assert [keeps_unconditional(m) for m in CONTROL_MODES] == [True, True, False]
 
 
-def _record(pipe) -> tuple[list, list, list]:
-    """Hooks that keep every ControlNet output (as diffusers returns it, weight applied) and every residual the
-    UNet receives; registered before the run's own hooks, so they see the outputs before the mode scales them."""
-    nets = list(getattr(pipe.controlnet, "nets", [pipe.controlnet]))
+def _run_recorded(p: ControlNetParams) -> tuple[list, list]:
+    """Run ``p`` and return every ControlNet output (as diffusers returns it, weight applied) and every residual
+    the UNet received; the recording hooks are registered before the run's own, so they see the outputs before
+    the mode scales them. The run's hooks must be gone afterwards."""
+    pipe = load_pipeline(p.model, **p.validate().load_options())
+    nets = list(dict.fromkeys(getattr(pipe.controlnet, "nets", [pipe.controlnet])))
+    before = [len(net._forward_hooks) for net in nets]
     raw: list = []
     given: list = []
     handles = [net.register_forward_hook(lambda m, a, out: raw.append([t.clone() for t in (*out[0], out[1])]))
-               for net in dict.fromkeys(nets)]
+               for net in nets]
 
     def unet_pre(module, args, kwargs):
         given.append([*kwargs["down_block_additional_residuals"], kwargs["mid_block_additional_residual"]])
 
     handles.append(pipe.unet.register_forward_pre_hook(unet_pre, with_kwargs=True))
-    return raw, given, handles
+    try:
+        controlnet(p, save=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert [len(net._forward_hooks) for net in nets] == before  # the run's hooks are gone
+    return raw, given
 
 
 @pytest.mark.parametrize(
@@ -74,16 +83,7 @@ def test_each_unit_scales_its_residuals_and_halves_as_its_mode_says(photo: str, 
         changes |= {"control2_module": "lineart", "control2_model": "sd15-lineart", "control2_image": photo,
                     "control2_weight": 0.7, "control2_mode": modes[1]}
     p = _params(photo, **changes)
-    pipe = load_pipeline(p.model, **p.validate().load_options())
-    nets = list(getattr(pipe.controlnet, "nets", [pipe.controlnet]))
-    before = [len(net._forward_hooks) for net in nets]
-    raw, given, handles = _record(pipe)
-    try:
-        controlnet(p, save=False)
-    finally:
-        for handle in handles:
-            handle.remove()
-    assert [len(net._forward_hooks) for net in nets] == before  # the run's hooks are gone
+    raw, given = _run_recorded(p)
     assert len(given) == p.steps and len(raw) == p.steps * len(modes)
     for step, residuals in enumerate(given):
         outputs = raw[step * len(modes):(step + 1) * len(modes)]
@@ -115,13 +115,7 @@ def test_the_three_modes_make_three_pictures(photo: str) -> None:
 def test_without_cfg_no_half_is_dropped(photo: str) -> None:
     """CFG scale 1 runs one pass (no negative half): "ControlNet is more important" only softens the scales."""
     p = _params(photo, cfg_scale=1.0, control_mode="ControlNet is more important")
-    pipe = load_pipeline(p.model, **p.validate().load_options())
-    raw, given, handles = _record(pipe)
-    try:
-        controlnet(p, save=False)
-    finally:
-        for handle in handles:
-            handle.remove()
+    raw, given = _run_recorded(p)
     scales = mode_scales(p.control_mode, len(given[0]))
     assert given[0][0].shape[0] == 1
     assert all(torch.allclose(g, r * s, atol=1e-7) for g, r, s in zip(given[0], raw[0], scales, strict=True))
