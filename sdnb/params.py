@@ -799,8 +799,10 @@ class ControlNetParams(ControlUnits, Txt2ImgParams):
 
 @dataclass
 class ControlNetImg2ImgParams(ControlUnits, Img2ImgParams):
-    """Image to image steered by ControlNet: the source image is noised by the denoising strength, and the
-    units keep its edges, depth or pose while it is repainted."""
+    """Image to image steered by ControlNet units (the WebUI extension on the img2img tab).
+
+    The source image is noised by the denoising strength, and the units keep its edges, depth or pose while it
+    is repainted."""
 
     task: ClassVar[str] = "controlnet-img2img"
     pipeline_task: ClassVar[str] = "img2img"
