@@ -4,7 +4,8 @@ Each preprocessor returns an RGB control map the size of its input, to preview b
 (OpenCV edges, two thresholds), ``depth`` (the DPT depth estimator of the SD 2 depth model, tiny or real),
 ``lineart`` (the weight-free "standard" line art: each pixel's darkness against its blurred surroundings),
 ``scribble`` (a drawing from a file, made white-on-black), and ``openpose`` (the OpenPose stick figure drawn from
-keypoints edited in code or loaded from JSON, so a class can pose a figure without a detector). A
+keypoints edited in code or loaded from JSON, so a class can pose a figure without a detector), or
+``openpose_detect`` (the figure found in a photo by controlnet-aux's OpenPose detector, in real mode). A
 :class:`ControlUnit` is one ControlNet with its image, weight, start, end and control mode, as the WebUI
 extension's units are.
 """
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .controlmode import CONTROL_MODES
 from .errors import SdnbError
 from .images import as_image, fit_image
 from .registry import CONTROLNETS, MODELS
@@ -43,17 +45,17 @@ __all__ = [
     "PoseEditor",
     "save_pose",
     "pose_to_json",
+    "detect_pose",
+    "POSE_DETECTOR_REPO",
     "preprocess",
     "control_source",
     "control_map",
 ]
 
-#: What a unit does to its image first ("none": the image already is a control map).
-MODULES: tuple[str, ...] = ("canny", "depth", "lineart", "scribble", "openpose", "none")
+#: What a unit does to its image first ("openpose": a figure drawn from keypoints, or already drawn;
+#: "openpose_detect": the figure detected in a photo, real mode only; "none": the image already is a control map).
+MODULES: tuple[str, ...] = ("canny", "depth", "lineart", "scribble", "openpose", "openpose_detect", "none")
 
-#: The WebUI extension's control modes that diffusers can run: "ControlNet is more important" is diffusers'
-#: ``guess_mode`` (the control acts on the conditional half of CFG only, its deep blocks weighted up).
-CONTROL_MODES: tuple[str, ...] = ("Balanced", "ControlNet is more important")
 
 #: OpenPose's 18 body keypoints (COCO order), as its JSON and the ControlNet OpenPose model use them.
 KEYPOINTS: tuple[str, ...] = (
@@ -305,9 +307,54 @@ def pose_from_json(source: str | os.PathLike) -> list[Pose]:
     return people
 
 
+#: Where controlnet-aux's OpenPose detector downloads its weights (``body_pose_model.pth``).
+POSE_DETECTOR_REPO = "lllyasviel/Annotators"
+_POSE_DETECTOR: list[Any] = []
+_KEYPOINTS_INSTEAD = ("Pose the figure with keypoints instead: drag the sliders of PoseEditor (or set them in "
+                      "code, draw_pose), save it with save_pose and give that .json to a unit with the 'openpose' "
+                      "preprocessor; an OpenPose .json made elsewhere works too.")
+
+
+def _pose_detector() -> Any:
+    """controlnet-aux's OpenPose body detector, loaded once (real mode)."""
+    if is_tiny():
+        raise SdnbError("Detecting a pose in a photo needs the real OpenPose detector, and tiny mode uses no real "
+                        "weights.", hint=_KEYPOINTS_INSTEAD + " In real mode, with controlnet-aux installed, the "
+                        "'openpose_detect' preprocessor finds the pose in a photo.")
+    try:
+        from controlnet_aux import OpenposeDetector
+    except ImportError:
+        raise SdnbError("Detecting a pose in a photo needs controlnet-aux, which is not installed.",
+                        hint="pip install 'controlnet-aux>=0.0.10' (or sdnb's extra: pip install 'sdnb[pose]') and "
+                        "restart the runtime. " + _KEYPOINTS_INSTEAD) from None
+    if not _POSE_DETECTOR:
+        try:
+            detector = OpenposeDetector.from_pretrained(POSE_DETECTOR_REPO)
+        except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear paragraph
+            raise SdnbError(f"Cannot load the OpenPose detector from {POSE_DETECTOR_REPO}: {type(exc).__name__}: "
+                            f"{exc}", hint="Check the network (or the mirror set with sdnb.settings.set_mirror). "
+                            + _KEYPOINTS_INSTEAD) from None
+        import torch
+
+        if torch.cuda.is_available() and hasattr(detector, "to"):
+            detector = detector.to("cuda")
+        _POSE_DETECTOR.append(detector)
+    return _POSE_DETECTOR[0]
+
+
+def detect_pose(image: Image.Image) -> Image.Image:
+    """The OpenPose stick figure(s) of the people in a photo, the photo's size (controlnet-aux's detector with
+    the ``lllyasviel/Annotators`` weights: real mode only; in tiny mode or without controlnet-aux the error
+    says how to pose a figure from keypoints instead)."""
+    rgb = image.convert("RGB")
+    figure = _pose_detector()(rgb, detect_resolution=512, image_resolution=max(rgb.size), output_type="pil")
+    return figure.convert("RGB").resize(rgb.size, Image.Resampling.BILINEAR)
+
+
 def preprocess(module: str, image: Image.Image, low: int = 100, high: int = 200) -> Image.Image:
     """The control map ``module`` (:data:`MODULES`) makes of ``image``; "openpose" takes a drawn figure as it is
-    (make one with :func:`draw_pose`), "none" any ready control map."""
+    (make one with :func:`draw_pose`), "openpose_detect" finds it in a photo (:func:`detect_pose`), "none" takes
+    any ready control map."""
     if module == "canny":
         return canny(image, low, high)
     if module == "depth":
@@ -316,6 +363,8 @@ def preprocess(module: str, image: Image.Image, low: int = 100, high: int = 200)
         return lineart(image)
     if module == "scribble":
         return scribble(image)
+    if module == "openpose_detect":
+        return detect_pose(image)
     if module in ("openpose", "none"):
         return image.convert("RGB")
     raise SdnbError(f"Unknown preprocessor {module!r}.", hint=f"Use one of: {', '.join(MODULES)}.")

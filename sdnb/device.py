@@ -14,14 +14,20 @@ from typing import Any
 
 import torch
 
+from .errors import SdnbError
 from .settings import is_tiny, output_dir
 
-__all__ = ["Hardware", "MemoryPlan", "preflight", "plan_memory", "apply_plan", "WEIGHTS_GB", "ACTIVATION_GB"]
+__all__ = ["Hardware", "MemoryPlan", "preflight", "plan_memory", "apply_plan", "check_controlnet_units", "WEIGHTS_GB",
+           "ACTIVATION_GB", "CONTROLNET_GB"]
 
 #: fp16 weight size (GB) of each family's UNet + text encoders + VAE.
 WEIGHTS_GB = {"sd15": 2.0, "sd21v": 2.6, "sdxl": 6.9}
 #: Rough fp16 working memory (GB) of one image at the family's native size, with SDPA attention.
 ACTIVATION_GB = {"sd15": 0.8, "sd21v": 1.4, "sdxl": 2.5}
+#: fp16 weight size (GB) of one ControlNet for each family's UNet (ControlNet 1.1 for SD 1.x/2.x, the SDXL ones).
+CONTROLNET_GB = {"sd15": 0.7, "sd15-inpaint": 0.7, "sd21v": 0.7, "sdxl": 2.5}
+#: ControlNet units planned for where memory sets no limit (CPU, Apple GPU, tiny mode).
+_MAX_UNITS = 8
 _NATIVE = {"sd15": 512, "sd21v": 768, "sdxl": 1024}
 _GB = 1024**3
 
@@ -62,6 +68,7 @@ class MemoryPlan:
     offload: str = "none"  # "none" | "model" | "sequential"
     batch_size: int = 1
     compile: bool = False  # opt-in: torch.compile the UNet (the first run at each shape compiles)
+    controlnet_units: int = _MAX_UNITS  # ControlNets that fit in memory beside the model at once
     reasons: tuple[str, ...] = field(default=(), compare=False)
 
     def summary(self) -> str:
@@ -171,7 +178,40 @@ def _plan(hw: Hardware, family: str, width: int | None, height: int | None) -> M
     if vae_slicing:
         reasons.append("VAE slicing decodes a batch one image at a time.")
     reasons.append(f"Batch size {batch}: about {act:.1f} GB per image at this size.")
-    return MemoryPlan("cuda", torch.float16, False, vae_slicing, vae_tiling, offload, batch, reasons=tuple(reasons))
+    resident = 0.0 if offload == "sequential" else weights  # model offload still holds the UNet during the steps
+    units = _controlnet_units(free - resident - act - 1.0, family, reasons)
+    return MemoryPlan("cuda", torch.float16, False, vae_slicing, vae_tiling, offload, batch,
+                      controlnet_units=units, reasons=tuple(reasons))
+
+
+def _controlnet_units(room_gb: float, family: str, reasons: list[str]) -> int:
+    """How many ControlNets fit in ``room_gb`` of GPU memory: free VRAM less the model's weights (all of them
+    without offload, counted whole with model offload too since the UNet, most of them, stays on the GPU during
+    the steps; none with sequential offload), one image's working memory and 1 GB of headroom. ControlNets run at
+    every step beside the UNet, so each counts whole."""
+    if is_tiny():
+        return _MAX_UNITS
+    size = CONTROLNET_GB.get(family, 0.7)
+    units = int(max(0, min(_MAX_UNITS, room_gb // size)))
+    reasons.append(f"ControlNet: room for {units} unit(s) at about {size:g} GB each ({max(room_gb, 0):.1f} GB left "
+                   "beside the model).")
+    return units
+
+
+def check_controlnet_units(plan: MemoryPlan, count: int, family: str) -> None:
+    """Refuse ``count`` ControlNet units when the memory plan has room for fewer, before any is loaded."""
+    if count <= plan.controlnet_units:
+        return
+    size = CONTROLNET_GB.get(family, 0.7)
+    room = "no ControlNet" if plan.controlnet_units == 0 else f"{plan.controlnet_units} ControlNet unit(s)"
+    raise SdnbError(
+        f"{count} ControlNet units need about {count * size:g} GB of GPU memory beside the {family} model (each "
+        f"ControlNet about {size:g} GB, all of them used at every step), but the memory plan has room for {room} "
+        f"(offload {plan.offload}, batch size {plan.batch_size}).",
+        hint="Use fewer units (turn Unit 2 off), or a smaller image; or restart the runtime and load the model "
+        "with more offload, e.g. load_pipeline(model, plan=dataclasses.replace(plan_memory(), offload='model', "
+        f"controlnet_units={count})) (slower, and it may still run out of memory).",
+    )
 
 
 def apply_plan(pipe: Any, plan: MemoryPlan) -> Any:

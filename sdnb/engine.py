@@ -21,6 +21,7 @@ import io
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,10 @@ class Inputs:
     starting latents as the WebUI's variation seeds do (image k: variation seed + k). ``batch_args(seeds,
     generators)`` adds arguments that depend on each batch's seeds (inpainting's "latent noise" fills the
     hole with each image's own seeded noise); it may draw from the generators, as the pipeline would.
+    ``during(pipe)`` is a
+    context every batch of the run is rendered in (ControlNet's per-unit control modes hook the pipeline's
+    ControlNets there). ``save_inputs(folder)`` saves inputs the PNGs' parameters cannot hold beside the images
+    (ControlNet's control images), once per run that saves, and returns the infotext keys that name them.
     """
 
     args: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +138,8 @@ class Inputs:
     finish: Callable[[Image.Image], Image.Image] | None = None
     infotext: dict[str, Any] = field(default_factory=dict)
     batch_args: Callable[[list[int], list[torch.Generator]], dict[str, Any]] | None = None
+    during: Callable[[Any], AbstractContextManager[Any]] | None = None
+    save_inputs: Callable[[Path], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -222,7 +229,9 @@ def _render_batches(
     save_only: int | None,
 ) -> None:
     # one run at a time per model: the sampler is swapped here, the prompt's LoRAs applied for this run only
-    with pipeline_lock(pipe), prompt_loras(pipe, p.prompt) as lora_info:
+    during = inputs.during(pipe) if inputs.during is not None else nullcontext()
+    with pipeline_lock(pipe), prompt_loras(pipe, p.prompt) as lora_info, during:
+        saved = inputs.save_inputs(folder) if folder is not None and inputs.save_inputs is not None else {}
         set_sampler(pipe, p.sampler, p.schedule_type)
         embeds = encode_prompt(pipe, p.prompt, p.negative_prompt, p.clip_skip).repeat(p.batch_size)
         family = getattr(pipe, "sdnb_family", "sd15")
@@ -266,7 +275,7 @@ def _render_batches(
                     image = inputs.finish(image)
                 if flagged:
                     result.flagged.append(len(result.images))
-                extra = dict(inputs.infotext) | lora_info
+                extra = dict(inputs.infotext) | saved | lora_info
                 if inputs.variation is not None:
                     extra["Variation seed"] = subseeds[pos]
                 text = to_infotext(p, seed, pos, extra)

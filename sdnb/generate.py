@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps
 
-from .control import control_map, control_source
+from .control import control_map, control_source, preprocess
+from .controlmode import control_mode_hooks
 from .engine import Inputs, Result, render
 from .errors import Interrupted, SdnbError
 from .images import as_image, fit_image, parse_infotext, read_infotext, save_image, writable_folder
@@ -29,7 +30,10 @@ from .models import load_pipeline
 from .params import (
     HIRES_ESRGAN,
     HIRES_LATENT,
+    ControlNetImg2ImgParams,
+    ControlNetInpaintParams,
     ControlNetParams,
+    ControlUnits,
     Depth2ImgParams,
     GenParams,
     HiresParams,
@@ -48,7 +52,7 @@ from .upscalers import upscale_image
 from .walk import remake_frame
 
 __all__ = ["TASKS", "image_hash", "run_task", "txt2img", "img2img", "inpaint", "depth2img", "upscale", "hires_fix", "controlnet",
-           "regenerate"]
+           "controlnet_img2img", "controlnet_inpaint", "regenerate"]
 
 
 def _txt2img_inputs(p: Txt2ImgParams, pipe: Any) -> Inputs:
@@ -275,26 +279,58 @@ def _run_hires(
     return result
 
 
-def _controlnet_inputs(p: ControlNetParams, pipe: Any) -> Inputs:
-    """Text to image with each unit's control map, weight, start and end (lists: one per unit)."""
-    inputs = _txt2img_inputs(p, pipe)
+def _with_units(p: ControlUnits, inputs: Inputs, key: str) -> Inputs:
+    """A task's inputs with its ControlNet units added: each unit's control map (under ``key``, the name the
+    task's ControlNet pipeline gives it), weight, start and end (lists with several units), its control mode hooked
+    in for the run, and its control images saved beside the results."""
     units = p.units()
-    inputs.args |= {
-        "image": [control_map(unit, p.width, p.height) for unit in units],
+    per_unit = {
+        key: [control_map(unit, p.width, p.height) for unit in units],
         "controlnet_conditioning_scale": [float(unit.weight) for unit in units],
         "control_guidance_start": [float(unit.start) for unit in units],
         "control_guidance_end": [float(unit.end) for unit in units],
-        "guess_mode": units[0].mode == "ControlNet is more important",
-    }
+    }  # one ControlNet takes single values, a MultiControlNet one per unit
+    inputs.args |= {name: values[0] if len(units) == 1 else values for name, values in per_unit.items()}
+    inputs.during = lambda pipe: control_mode_hooks(pipe, [unit.mode for unit in units])
+    inputs.save_inputs = lambda folder: _save_control_images(p, folder)
     return inputs
 
 
-def _save_control_images(p: ControlNetParams, folder: Path) -> dict[str, str]:
-    """Save each unit's control image as the run fits it (before preprocessing) beside the results; the
-    infotext keys (``ControlNet N Image``) that name them, so :func:`regenerate` can remake the image."""
+def _controlnet_inputs(p: ControlNetParams, pipe: Any) -> Inputs:
+    """Text to image with ControlNet units (the pipeline calls the control maps ``image``)."""
+    return _with_units(p, _txt2img_inputs(p, pipe), "image")
+
+
+def _controlnet_img2img_inputs(p: ControlNetImg2ImgParams, pipe: Any) -> Inputs:
+    """Image to image with ControlNet units (``image`` is the source, ``control_image`` the maps)."""
+    return _with_units(p, _img2img_inputs(p, pipe), "control_image")
+
+
+def _controlnet_inpaint_inputs(p: ControlNetInpaintParams, pipe: Any) -> Inputs:
+    """Inpainting with ControlNet units (``image`` and ``mask_image`` as inpainting has them). With Only masked,
+    each control picture is fitted to the whole picture and cut with the same crop as it, as the WebUI's
+    ControlNet extension does, so the map lines up with what is repainted."""
+    inputs = _with_units(p, _inpaint_inputs(p, pipe), "control_image")
+    if p.inpaint_area == "Only masked":
+        size = as_image(p.image).size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a notice about the mask's size was given once already
+            box = crop_region(_mask(p, None), p.padding, p.width, p.height)
+        maps = [preprocess(unit.module, fit_image(control_source(unit, *size).crop(box), p.width, p.height,
+                                                  "Resize and fill"), unit.low, unit.high) for unit in p.units()]
+        inputs.args["control_image"] = maps[0] if len(maps) == 1 else maps
+        inputs.save_inputs = lambda folder: _save_control_images(p, folder, size)
+    return inputs
+
+
+def _save_control_images(p: ControlUnits, folder: Path, size: tuple[int, int] | None = None) -> dict[str, str]:
+    """Save each unit's control image as the run fits it (before preprocessing; at ``size``, default the run's)
+    beside the results; the infotext keys (``ControlNet N Image``) that name them, so :func:`regenerate` can
+    remake the image."""
+    width, height = size or (p.width, p.height)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a resize notice was given when the inputs were prepared
-        sources = [control_source(unit, p.width, p.height) for unit in p.units()]
+        sources = [control_source(unit, width, height) for unit in p.units()]
     return {f"ControlNet {n} Image": save_image(image, folder, stem=f"control{n}").name
             for n, image in enumerate(sources)}
 
@@ -312,6 +348,8 @@ TASKS: dict[str, Callable[[Any, Any], Inputs]] = {
     "depth2img": _depth2img_inputs,
     "upscale": _upscale_inputs,
     "controlnet": _controlnet_inputs,
+    "controlnet-img2img": _controlnet_img2img_inputs,
+    "controlnet-inpaint": _controlnet_inpaint_inputs,
 }
 
 
@@ -361,8 +399,6 @@ def run_task(
                           preview_every=preview_every, batches=batches, save_only=save_only)
     pipe = pipe if pipe is not None else load_pipeline(p.model, **p.load_options())
     inputs = TASKS[p.task](p, pipe)
-    if target is not None and isinstance(p, ControlNetParams):  # regenerate needs the control images again
-        inputs.infotext |= _save_control_images(p, target)
     return render(p, pipe, inputs, folder=target, stop=stop, progress=progress, capture_steps=capture_steps,
                   preview_every=preview_every, batches=batches, save_only=save_only)
 
@@ -390,6 +426,16 @@ def depth2img(params: Depth2ImgParams | None = None, **options: Any) -> Result:
 def controlnet(params: ControlNetParams | None = None, **options: Any) -> Result:
     """Text to image steered by ControlNet units; each unit's control image is saved beside the results."""
     return run_task(params or ControlNetParams(), **options)
+
+
+def controlnet_img2img(params: ControlNetImg2ImgParams | None = None, **options: Any) -> Result:
+    """Image to image steered by ControlNet units (the WebUI extension on the img2img tab)."""
+    return run_task(params or ControlNetImg2ImgParams(), **options)
+
+
+def controlnet_inpaint(params: ControlNetInpaintParams | None = None, **options: Any) -> Result:
+    """Inpainting steered by ControlNet units: the masked part is repainted following the control maps."""
+    return run_task(params or ControlNetInpaintParams(), **options)
 
 
 def upscale(params: UpscaleParams | None = None, **options: Any) -> Result:
@@ -450,7 +496,7 @@ def regenerate(png: str | Path, **overrides: Any) -> Result:
     if "Walk frame" in settings:  # a frame of an interpolation walk: between two prompts and two seeds
         return remake_frame(text, **overrides)
     params = params_from_infotext(text)
-    if isinstance(params, ControlNetParams):  # its control images were saved beside it
+    if isinstance(params, ControlUnits):  # its control images were saved beside it
         params = params.with_images_in(Path(png).parent)
     if settings.get("Version", "") != "sdnb" and settings.get("RNG", "GPU") != "CPU":
         warnings.warn(f"{Path(png).name} was made with the WebUI's GPU noise (its default RNG); sdnb draws noise "

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .device import MemoryPlan, apply_plan, plan_memory
+from .device import MemoryPlan, apply_plan, check_controlnet_units, plan_memory
 from .errors import SdnbError
 from .registry import CONTROLNETS, MODELS, MOVED, ModelSpec
 from .settings import apply_mirror, hub_offline, is_tiny, models_dir
@@ -311,6 +311,8 @@ def load_pipeline(
         fam = loaded.base.sdnb_family
         extra = dict(components or {})
         if controlnet is not None:
+            count = len(controlnet) if isinstance(controlnet, (list, tuple)) else 1
+            check_controlnet_units(loaded.base.sdnb_plan, count, fam)  # before any ControlNet is loaded
             extra["controlnet"] = load_controlnet(controlnet, fam)
         cls = pipeline_class(task, fam, controlnet="controlnet" in extra)
         key = (task, tuple(sorted((name, _ids(value)) for name, value in extra.items())))

@@ -52,7 +52,10 @@ __all__ = [
     "InpaintParams",
     "Depth2ImgParams",
     "UpscaleParams",
+    "ControlUnits",
     "ControlNetParams",
+    "ControlNetImg2ImgParams",
+    "ControlNetInpaintParams",
     "HiresParams",
     "HIRES_UPSCALERS",
     "HIRES_LATENT",
@@ -684,22 +687,26 @@ def _controlnet_field(unit: int, name: str) -> Any:
                             min=0.0, max=1.0, step=0.05)),
         "end": (1.0, Spec(f"{label}Ending control step", help="Fraction of the steps after which it stops.",
                           min=0.0, max=1.0, step=0.05)),
-        "mode": ("Balanced", Spec(f"{label}Control mode", help="ControlNet is more important: the control acts "
-                                  "without the prompt's guidance weakening it.", choices=CONTROL_MODES)),
+        "mode": ("Balanced", Spec(f"{label}Control mode", help="Balanced: as trained. My prompt is more important: "
+                                  "the detailed (shallow) blocks weakened. ControlNet is more important: also left "
+                                  "out of the negative prompt's pass, so CFG pushes towards the control.",
+                                  choices=CONTROL_MODES)),
     }
     default, spec = specs[name]
     return field(default=default, metadata={"spec": spec})
 
 
 @dataclass
-class ControlNetParams(Txt2ImgParams):
-    """Text to image steered by ControlNet: edges, depth, line art, a scribble or a pose, one or two units.
+class ControlUnits:
+    """The ControlNet unit fields and their behaviour, mixed into the params of every task ControlNet runs on
+    (text to image, image to image, inpainting), as the WebUI extension adds its units to both tabs.
 
-    Each unit has its image, preprocessor, weight, start, end and control mode, as the WebUI's ControlNet
-    extension runs them; the Canny thresholds apply to every canny unit.
+    Each unit has its image, preprocessor, weight, start, end and control mode; the Canny thresholds apply to
+    every canny unit. A class mixes it in first (``class X(ControlUnits, Img2ImgParams)``) and names the task
+    its pipeline runs in :attr:`pipeline_task`.
     """
 
-    task: ClassVar[str] = "controlnet"
+    pipeline_task: ClassVar[str] = "txt2img"
 
     control_module: str = _controlnet_field(1, "module")
     control_model: str = _controlnet_field(1, "model")
@@ -730,24 +737,24 @@ class ControlNetParams(Txt2ImgParams):
                 for pre in prefixes]
 
     def load_options(self) -> dict[str, Any]:
-        return {"task": "txt2img", "controlnet": [unit.model for unit in self.units()]}
+        """The pipeline task's ControlNet pipeline with the units' models (one ControlNet, or a list: a
+        MultiControlNet)."""
+        models = [unit.model for unit in self.units()]
+        return {"task": self.pipeline_task, "controlnet": models[0] if len(models) == 1 else models}
 
     def problems(self) -> list[str]:
-        errors = super().problems()
+        errors = super().problems()  # type: ignore[misc]  # the task's own checks (next in the MRO)
         check_fields(self, ("canny_low", "canny_high", "control2_module"), errors)
         if errors:
             return errors
-        units = self.units()
-        for n, unit in enumerate(units):
+        for n, unit in enumerate(self.units()):
             errors += unit.problems(f"ControlNet unit {n + 1}")
-        if len({unit.mode for unit in units}) > 1:
-            errors.append("Both units must have the same control mode: diffusers applies it to all units at once.")
         return errors
 
     def infotext_settings(self) -> dict[str, Any]:
         """The extension's ``ControlNet N: "Module: ..., Model: ..., Weight: ..."`` keys, one per unit; the
         control images' file names are added by the run that saves them."""
-        out = super().infotext_settings()
+        out = super().infotext_settings()  # type: ignore[misc]
         for n in range(2):
             out.pop(f"ControlNet {n}", None)
             out.pop(f"ControlNet {n} Image", None)
@@ -762,18 +769,18 @@ class ControlNetParams(Txt2ImgParams):
         return out
 
     @classmethod
-    def from_settings(cls, prompt: str, negative_prompt: str, settings: dict[str, str]) -> ControlNetParams:
-        """As :meth:`GenParams.from_settings`, with each ``ControlNet N`` unit read (the extension's current
+    def from_settings(cls, prompt: str, negative_prompt: str, settings: dict[str, str]) -> Any:
+        """As the task's own ``from_settings``, with each ``ControlNet N`` unit read (the extension's current
         and older key names)."""
         rest = {k: v for k, v in settings.items() if k not in ("ControlNet 0", "ControlNet 1")}
-        p = super().from_settings(prompt, negative_prompt, rest)
+        p = super().from_settings(prompt, negative_prompt, rest)  # type: ignore[misc]
         changes: dict[str, Any] = {"control2_module": "off"}
         for n, prefix in enumerate(("control", "control2")):
             if f"ControlNet {n}" in settings:
                 changes |= _read_unit(settings[f"ControlNet {n}"], prefix, n)
         return dataclasses.replace(p, **changes)
 
-    def with_images_in(self, folder: Path) -> ControlNetParams:
+    def with_images_in(self, folder: Path) -> Any:
         """A copy whose control images given as bare file names (as the PNG's parameters hold them) are the
         files of that name in ``folder``."""
         changes = {}
@@ -782,6 +789,32 @@ class ControlNetParams(Txt2ImgParams):
             if isinstance(value, str) and value and Path(value).name == value and (folder / value).is_file():
                 changes[name] = str(folder / value)
         return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class ControlNetParams(ControlUnits, Txt2ImgParams):
+    """Text to image steered by ControlNet: edges, depth, line art, a scribble or a pose, one or two units."""
+
+    task: ClassVar[str] = "controlnet"
+
+
+@dataclass
+class ControlNetImg2ImgParams(ControlUnits, Img2ImgParams):
+    """Image to image steered by ControlNet units (the WebUI extension on the img2img tab).
+
+    The source image is noised by the denoising strength, and the units keep its edges, depth or pose while it
+    is repainted."""
+
+    task: ClassVar[str] = "controlnet-img2img"
+    pipeline_task: ClassVar[str] = "img2img"
+
+
+@dataclass
+class ControlNetInpaintParams(ControlUnits, InpaintParams):
+    """Inpainting steered by ControlNet: the white part of the mask is repainted following the units' maps."""
+
+    task: ClassVar[str] = "controlnet-inpaint"
+    pipeline_task: ClassVar[str] = "inpaint"
 
 
 def _read_unit(text: str, prefix: str, n: int) -> dict[str, Any]:
@@ -814,7 +847,7 @@ def _read_unit(text: str, prefix: str, n: int) -> dict[str, Any]:
 PARAMS: dict[str, type[GenParams]] = {
     cls.task: cls
     for cls in (Txt2ImgParams, Img2ImgParams, InpaintParams, Depth2ImgParams, UpscaleParams, HiresParams,
-                ControlNetParams)
+                ControlNetParams, ControlNetImg2ImgParams, ControlNetInpaintParams)
 }
 
 
@@ -830,16 +863,21 @@ def task_of(settings: Mapping[str, str], model: str = "") -> str:
 
     Mask keys mean inpainting, hires-fix keys (``Hires upscale``, ...) the hires fix, ``Denoising strength``
     image to image (unless the model is a depth or upscaler model, which do one task only); the rest is text
-    to image.
+    to image. With the ControlNet extension's ``ControlNet 0`` key each is its ControlNet task (a hires fix's
+    ControlNet run is read as text to image with ControlNet).
     """
+    masked = bool({"Mask blur", "Inpaint area", "Mask mode", "Masked content"} & set(settings))
+    hires = bool({"Hires upscale", "Hires resize", "Hires upscaler"} & set(settings))
+    if "ControlNet 0" in settings:  # the WebUI ControlNet extension's first unit, on the txt2img or img2img tab
+        if masked:
+            return "controlnet-inpaint"
+        return "controlnet-img2img" if "Denoising strength" in settings and not hires else "controlnet"
     tasks = MODELS[model].tasks if model in MODELS else ()
     if len(tasks) == 1:
         return tasks[0]
-    if "ControlNet 0" in settings:  # the WebUI ControlNet extension's first unit
-        return "controlnet"
-    if {"Mask blur", "Inpaint area", "Mask mode", "Masked content"} & set(settings):
+    if masked:
         return "inpaint"
-    if {"Hires upscale", "Hires resize", "Hires upscaler"} & set(settings):  # the WebUI's hires fix
+    if hires:  # the WebUI's hires fix
         return "hires"
     if "Denoising strength" in settings:
         return "img2img"

@@ -155,8 +155,7 @@ def test_infotext_is_written_and_read_as_the_webui_extension_writes_it(photo: st
         ({"control_start": 0.6, "control_end": 0.4}, "start < end"),
         ({"control_image": ""}, "give the path of its control image"),
         ({"control_module": "hed"}, "preprocessor 'hed' is not one of"),
-        ({"control2_module": "depth", "control2_image": "x.png", "control2_mode": "ControlNet is more important"},
-         "same control mode"),
+        ({"control_mode": "Guess"}, "control mode 'Guess' is not one of"),
     ],
 )
 def test_bad_units_are_one_clear_error(photo: str, changes: dict, message: str) -> None:
