@@ -117,13 +117,14 @@ def test_only_masked_crops_the_control_maps_with_the_picture(files: dict[str, st
     from sdnb.generate import _controlnet_inpaint_inputs
     from sdnb.masks import crop_region
 
-    p = _inpaint(files, inpaint_area="Only masked", padding=8)
-    box = crop_region(Image.open(files["mask"]).convert("L"), 8, p.width, p.height)
+    p = _inpaint(files, inpaint_area="Only masked", padding=0, width=SIZE // 2)  # the mask's own shape: no growth
+    box = crop_region(Image.open(files["mask"]).convert("L"), 0, p.width, p.height)
     inputs = _controlnet_inpaint_inputs(p, None)
     expected = control_map(ControlUnit(model=p.control_model, module=p.control_module,
-                                       image=fit_image(as_image(files["control"]).resize((SIZE, SIZE)).crop(box),
-                                                       SIZE, SIZE, "Resize and fill")), SIZE, SIZE)
-    assert box != (0, 0, SIZE, SIZE) and np.array_equal(_px(inputs.args["control_image"]), _px(expected))
+                                       image=as_image(files["control"]).crop(box)), p.width, p.height)
+    assert box == (0, 0, SIZE // 2, SIZE) and np.array_equal(_px(inputs.args["control_image"]), _px(expected))
+    assert not np.array_equal(_px(expected), _px(control_map(ControlUnit(  # not the whole picture squeezed
+        model=p.control_model, module=p.control_module, image=files["control"]), p.width, p.height)))
 
 
 def test_pose_detection_in_tiny_mode_says_to_use_keypoints(files: dict[str, str]) -> None:
