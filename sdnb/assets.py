@@ -21,6 +21,7 @@ ASSETS: dict[str, str] = {
     "coffee.jpg": "a cup of coffee on a wooden table (CC0)",
     "cat.jpg": "Chelsea the cat, a close-up (CC0)",
     "launch.jpg": "a rocket on its launch pad at dusk (SpaceX, public domain)",
+    "room.jpg": "a room with a sofa, armchairs and two windows (JPEG XL Project Authors, CC BY 4.0)",
     "sketch.png": "a rough drawing of a house, a tree and hills (CC0)",
     "portrait_mask.png": "mask for portrait.jpg: the helmet at the bottom right",
     "coffee_mask.png": "mask for coffee.jpg: the cup",
