@@ -163,6 +163,9 @@ def set_source(source: str, mirror: str | None = None) -> str:
         if mirror is not None:
             raise SdnbError("A mirror address only applies to the 'mirror' source.",
                             hint="Call set_source('modelscope') without a mirror address.")
+        from .sources import require_modelscope
+
+        require_modelscope()  # say "pip install modelscope" now, not at the first download
         os.environ["SDNB_SOURCE"] = name
     return describe_source()
 

@@ -12,12 +12,13 @@ users who pick ModelScope as their source need it, and it brings its own HTTP cl
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from .errors import SdnbError
 
-__all__ = ["CONFIG_PATTERNS", "FP16", "WEIGHTS", "modelscope_download"]
+__all__ = ["CONFIG_PATTERNS", "FP16", "WEIGHTS", "modelscope_download", "require_modelscope"]
 
 #: What a diffusers pipeline needs besides weights: its index, each component's config, tokenizer files.
 CONFIG_PATTERNS: tuple[str, ...] = ("model_index.json", "*/*.json", "*/*.txt", "*/*.model")
@@ -27,15 +28,25 @@ WEIGHTS = "*/*.safetensors"
 FP16 = "*/*.fp16.safetensors"
 
 
+def _missing() -> SdnbError:
+    return SdnbError(
+        "Downloading from ModelScope needs the modelscope package, which is not installed.",
+        hint='Install it with `pip install modelscope` (in a notebook: %pip install modelscope) and run the cell '
+        "again; or pick another source: sdnb.settings.set_source('mirror') or set_source('hub').",
+    )
+
+
+def require_modelscope() -> None:
+    """Raise the "pip install modelscope" paragraph now if the package is missing (without importing it)."""
+    if importlib.util.find_spec("modelscope") is None:
+        raise _missing()
+
+
 def _snapshot_download() -> Any:
     try:
         return importlib.import_module("modelscope").snapshot_download
     except ImportError:
-        raise SdnbError(
-            "Downloading from ModelScope needs the modelscope package, which is not installed.",
-            hint='Install it with `pip install modelscope` (in a notebook: %pip install modelscope) and run the cell '
-            "again; or pick another source: sdnb.settings.set_source('mirror') or set_source('hub').",
-        ) from None
+        raise _missing() from None
 
 
 def modelscope_download(model_id: str, *, fp16: bool = False, revision: str | None = None) -> Path:

@@ -393,6 +393,9 @@ def _build_sd_bert() -> _TaiyiLayout:
         intermediate_size=64,
         max_position_embeddings=tokenizer.model_max_length,
         pad_token_id=tokenizer.pad_token_id,
+        # with BERT's default 0.02 the random token embeddings are tiny beside the position embeddings, and two
+        # prompts give nearly the same picture; 1.0 makes the prompt change the tiny image as much as CLIP's does
+        initializer_range=1.0,
     ))
     unet = _sd_unet("sd15-bert")
     _torch_seed()

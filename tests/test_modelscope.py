@@ -4,6 +4,7 @@ here), its cache and allow patterns, loading through the same loader, and the er
 from __future__ import annotations
 
 import fnmatch
+import importlib.machinery
 import os
 import shutil
 import sys
@@ -66,6 +67,7 @@ class FakeModelScope:
 def modelscope(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModelScope:
     fake = FakeModelScope(tmp_path)
     module = types.ModuleType("modelscope")
+    module.__spec__ = importlib.machinery.ModuleSpec("modelscope", None)  # installed, as far as find_spec can tell
     module.snapshot_download = fake.snapshot_download
     monkeypatch.setitem(sys.modules, "modelscope", module)
     monkeypatch.setenv("SDNB_SOURCE", "hub")  # restored after the test, whatever set_source does
@@ -194,6 +196,9 @@ def test_missing_modelscope_package_says_pip_install(modelscope, monkeypatch: py
     with pytest.raises(SdnbError, match="needs the modelscope package") as missing:
         modelscope_download("AI-ModelScope/stable-diffusion-v1-5")
     assert "pip install modelscope" in missing.value.hint
+    with pytest.raises(SdnbError, match="needs the modelscope package"):  # said when the source is chosen
+        settings.set_source("modelscope")
+    assert settings.model_source() == "hub"
 
 
 def test_tiny_mode_never_downloads_whatever_the_source(modelscope) -> None:
