@@ -151,6 +151,7 @@ MODELS: dict[str, ModelSpec] = {
             tasks=("txt2img", "img2img", "inpaint"),
             revision="f5ea05e8ffb8710e0d8d851c412c861d030417cf",
             languages=("zh",),
+            webui_names=("Taiyi-Stable-Diffusion-1B-Chinese-v0.1",),  # the repo's .ckpt, as the WebUI names it
         ),
         ModelSpec(
             "sd15-inpainting",

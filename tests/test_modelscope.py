@@ -89,6 +89,13 @@ def _remote(tmp_path: Path, family: str, name: str, extra: dict[str, bytes] | No
     return remote
 
 
+def _serve(fake: FakeModelScope, model_id: str, remote: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``remote`` as ModelScope repo ``model_id``, ModelScope chosen, real mode (registry names download)."""
+    fake.remotes[model_id] = remote
+    monkeypatch.setenv("SDNB_TINY", "0")
+    settings.set_source("modelscope")
+
+
 def test_set_source_chooses_hub_mirror_or_modelscope(modelscope, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.model_source() == "hub"
     assert "ModelScope" in settings.set_source("modelscope")
@@ -112,9 +119,7 @@ def test_set_source_chooses_hub_mirror_or_modelscope(modelscope, monkeypatch: py
 
 def test_registry_model_downloads_safetensors_only_into_the_modelscope_cache_and_loads_like_a_folder(
         modelscope, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    modelscope.remotes["AI-ModelScope/stable-diffusion-v1-5"] = _remote(tmp_path, "sd15", "sd15")
-    monkeypatch.setenv("SDNB_TINY", "0")
-    settings.set_source("modelscope")
+    _serve(modelscope, "AI-ModelScope/stable-diffusion-v1-5", _remote(tmp_path, "sd15", "sd15"), monkeypatch)
     pipe = load_pipeline("sd15")
     assert [c["model_id"] for c in modelscope.calls] == ["AI-ModelScope/stable-diffusion-v1-5"]
     call = modelscope.calls[0]
@@ -135,9 +140,7 @@ def test_registry_model_downloads_safetensors_only_into_the_modelscope_cache_and
 
 def test_an_owner_name_id_is_a_modelscope_id_and_its_family_is_read_after_download(
         modelscope, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    modelscope.remotes["someone/taiyi-copy"] = _remote(tmp_path, "sd15-bert", "taiyi")
-    monkeypatch.setenv("SDNB_TINY", "0")
-    settings.set_source("modelscope")
+    _serve(modelscope, "someone/taiyi-copy", _remote(tmp_path, "sd15-bert", "taiyi"), monkeypatch)
     pipe = load_pipeline("someone/taiyi-copy")
     assert pipe.sdnb_family == "sd15-bert" and type(pipe.text_encoder).__name__ == "BertModel"
     image = pipe("一只猫", num_inference_steps=2, height=64, width=64,
