@@ -1,8 +1,10 @@
 """The one model loader: registry names, hub ids, local folders and .safetensors files, real or tiny.
 
-Every pipeline any notebook uses comes from :func:`load_pipeline`, which picks the source, loads
-with ``use_safetensors=True`` and the memory plan's dtype, applies the plan, and turns the hub's
-exceptions into one-paragraph errors that say what to do.
+Every pipeline any notebook uses comes from :func:`load_pipeline`, which picks the source (the Hugging Face
+hub, its mirror or ModelScope: :func:`sdnb.settings.set_source`), loads with ``use_safetensors=True`` and the
+memory plan's dtype, applies the plan, and turns the hub's exceptions into one-paragraph errors that say what
+to do. A ModelScope model is downloaded into the modelscope package's cache and loaded from there as a
+diffusers folder, through the same code as every other source.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import gc
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,8 @@ import torch
 from .device import MemoryPlan, apply_plan, check_controlnet_units, plan_memory
 from .errors import SdnbError
 from .registry import CONTROLNETS, MODELS, MOVED, ModelSpec
-from .settings import apply_mirror, hub_offline, is_tiny, models_dir
+from .settings import apply_mirror, hub_offline, is_tiny, model_source, models_dir
+from .sources import FP16, modelscope_download
 from .tiny import tiny_controlnet_dir, tiny_model_dir
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "load_pipeline",
     "load_controlnet",
     "check_checkpoint_file",
+    "check_tokenizers",
     "pipeline_class",
     "clear_cache",
     "explain_error",
@@ -39,17 +44,18 @@ __all__ = [
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 
-_BASE = ("sd15", "sd21v", "sdxl")
+_BASE = ("sd15", "sd21v", "sdxl", "sd15-bert")
 
 #: task -> family -> diffusers pipeline class name. A family missing under a task cannot run it
 #: (inpainting runs on every base model, as in the WebUI; depth2img needs a depth model).
 PIPELINES: dict[str, dict[str, str]] = {
     "txt2img": {"sd15": "StableDiffusionPipeline", "sd21v": "StableDiffusionPipeline",
-                "sdxl": "StableDiffusionXLPipeline"},
+                "sdxl": "StableDiffusionXLPipeline", "sd15-bert": "StableDiffusionPipeline"},
     "img2img": {"sd15": "StableDiffusionImg2ImgPipeline", "sd21v": "StableDiffusionImg2ImgPipeline",
-                "sdxl": "StableDiffusionXLImg2ImgPipeline"},
+                "sdxl": "StableDiffusionXLImg2ImgPipeline", "sd15-bert": "StableDiffusionImg2ImgPipeline"},
     "inpaint": {"sd15": "StableDiffusionInpaintPipeline", "sd21v": "StableDiffusionInpaintPipeline",
-                "sdxl": "StableDiffusionXLInpaintPipeline", "sd15-inpaint": "StableDiffusionInpaintPipeline"},
+                "sdxl": "StableDiffusionXLInpaintPipeline", "sd15-inpaint": "StableDiffusionInpaintPipeline",
+                "sd15-bert": "StableDiffusionInpaintPipeline"},
     "depth2img": {"sd2-depth": "StableDiffusionDepth2ImgPipeline"},
     "upscale": {"x4-upscale": "StableDiffusionUpscalePipeline"},
 }
@@ -132,7 +138,7 @@ def pipeline_class(task: str, family: str, controlnet: bool = False) -> type:
 
 
 def _resolve(model: str | os.PathLike | ModelSpec) -> tuple[str, str, ModelSpec | None]:
-    """(kind, location, spec) where kind is 'tiny', 'folder', 'file' or 'hub'."""
+    """(kind, location, spec) where kind is 'tiny', 'folder', 'file', 'hub' or 'modelscope'."""
     if isinstance(model, ModelSpec):
         spec: ModelSpec | None = model
     else:
@@ -144,7 +150,17 @@ def _resolve(model: str | os.PathLike | ModelSpec) -> tuple[str, str, ModelSpec 
         local = models_dir() / spec.key if models_dir() else None
         if local is not None and (local / "model_index.json").is_file():
             return "folder", str(local), spec
-        return "hub", spec.repo, spec
+        if model_source() != "modelscope":
+            return "hub", spec.repo, spec
+        if spec.modelscope is None:
+            with_copy = [key for key, other in MODELS.items() if other.modelscope]
+            raise SdnbError(
+                f"{spec.label} ({spec.key}) has no ModelScope copy that sdnb knows of, and the model source is "
+                "ModelScope.",
+                hint="Download it through the Hugging Face mirror instead: sdnb.settings.set_source('mirror') "
+                f"(hf-mirror.com); or pick a model ModelScope has: {', '.join(with_copy)}.",
+            )
+        return "modelscope", spec.modelscope, spec
     text = os.fspath(model)
     path = Path(text).expanduser()
     if path.suffix.lower() in PICKLE_SUFFIXES:
@@ -165,12 +181,14 @@ def _resolve(model: str | os.PathLike | ModelSpec) -> tuple[str, str, ModelSpec 
                 hint="Point to the folder that holds model_index.json, or to a single .safetensors file.",
             )
         return "folder", str(path), None
-    if text in MOVED:
-        raise SdnbError(
-            f"The Hugging Face repo {text} was deleted by its owner.",
-            hint=f"Use the maintained copy {MOVED[text]!r} instead (or a registry name: {', '.join(MODELS)}).",
-        )
     if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+        if model_source() == "modelscope":  # the user chose ModelScope: owner/name is a ModelScope id
+            return "modelscope", text, None
+        if text in MOVED:
+            raise SdnbError(
+                f"The Hugging Face repo {text} was deleted by its owner.",
+                hint=f"Use the maintained copy {MOVED[text]!r} instead (or a registry name: {', '.join(MODELS)}).",
+            )
         return "hub", text, None
     raise SdnbError(
         f"{text!r} is neither a known model name, a hub repo id (owner/name), a diffusers folder nor a "
@@ -270,7 +288,11 @@ def _from_source(cls: type, kind: str, where: str, dtype: torch.dtype, spec: Mod
         check_checkpoint_file(where)
         return cls.from_single_file(where, **kwargs)
     kwargs["use_safetensors"] = True
-    if kind == "hub" and dtype == torch.float16 and (spec is None or spec.fp16_variant):
+    if kind == "hub" and spec is not None and spec.revision:
+        kwargs["revision"] = spec.revision  # the commit that has the .safetensors files
+    if kind in ("hub", "folder") and dtype == torch.float16 and (spec is None or spec.fp16_variant) and (
+        kind == "hub" or any(Path(where).glob(FP16))  # a ModelScope download may hold only fp16 files
+    ):
         try:
             return cls.from_pretrained(where, variant="fp16", **kwargs)
         except (ValueError, OSError) as exc:  # no fp16 variant: fall back to the full weights
@@ -285,6 +307,39 @@ def _quiet_loading() -> None:
 
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
+
+
+@contextmanager
+def _diffusers_errors_only() -> Iterator[None]:
+    """diffusers' warnings off for a moment: ``from_pipe`` reports every shared component, and loading a model
+    whose text encoder is not CLIP (Taiyi's BERT) warns that it expected a ``CLIPTextModel``."""
+    import diffusers
+
+    level = diffusers.utils.logging.get_verbosity()
+    diffusers.utils.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers.utils.logging.set_verbosity(level)
+
+
+def check_tokenizers(pipe: Any, name: str) -> None:
+    """Refuse a pipeline whose tokenizer was not really built: transformers makes a tokenizer of the special
+    tokens alone when its vocabulary files are missing, and every prompt would then silently become unknown
+    tokens (one picture whatever the prompt)."""
+    for tok_name, enc_name in (("tokenizer", "text_encoder"), ("tokenizer_2", "text_encoder_2")):
+        tokenizer, encoder = getattr(pipe, tok_name, None), getattr(pipe, enc_name, None)
+        if tokenizer is None or encoder is None:
+            continue
+        size = getattr(encoder.config, "vocab_size", 0)
+        if len(tokenizer) * 2 < size:
+            raise SdnbError(
+                f"The tokenizer of {name} could not be built from its files: it knows {len(tokenizer)} tokens while "
+                f"its text encoder reads {size}, so every prompt would become unknown tokens.",
+                hint=f"Its {tok_name}/ folder lacks its vocabulary (vocab.txt for a BERT tokenizer, vocab.json and "
+                "merges.txt for CLIP), or names files that must be downloaded: download the model again (or the "
+                "missing files into that folder) and load it again.",
+            )
 
 
 def load_pipeline(
@@ -336,15 +391,12 @@ def _derive(base: Any, cls: type, extra: dict[str, Any]) -> Any:
 
     if isinstance(extra.get("controlnet"), list):
         extra["controlnet"] = diffusers.MultiControlNetModel(extra["controlnet"])
-    level = diffusers.utils.logging.get_verbosity()
-    diffusers.utils.logging.set_verbosity_error()  # from_pipe reports every shared component
     try:
-        pipe = cls.from_pipe(base, **extra)
+        with _diffusers_errors_only():
+            pipe = cls.from_pipe(base, **extra)
     except (TypeError, ValueError) as exc:
         raise SdnbError(f"{cls.__name__} cannot be made from {base.sdnb_model}: {exc}",
                         hint="Pick a model whose family can run this task.") from exc
-    finally:
-        diffusers.utils.logging.set_verbosity(level)
     pipe.sdnb_model, pipe.sdnb_family, pipe.sdnb_plan = base.sdnb_model, base.sdnb_family, base.sdnb_plan
     pipe.sdnb_scheduler_config = base.sdnb_scheduler_config
     pipe.__dict__["_sdnb_lock"] = pipeline_lock(base)  # one run at a time on the shared weights
@@ -362,7 +414,9 @@ def _family(kind: str, where: str, spec: ModelSpec | None, family: str | None) -
         by_class = {"StableDiffusionDepth2ImgPipeline": "sd2-depth", "StableDiffusionUpscalePipeline": "x4-upscale"}
         if index.get("_class_name") in by_class:
             return by_class[index["_class_name"]]
-        return "sdxl" if "text_encoder_2" in index else "sd15"
+        if "text_encoder_2" in index:
+            return "sdxl"
+        return "sd15-bert" if (index.get("text_encoder") or [None, None])[1] == "BertModel" else "sd15"
     return "sd15"
 
 
@@ -370,24 +424,32 @@ def _load_model(model: str | os.PathLike | ModelSpec, family: str | None, plan: 
     global _LOADED
     apply_mirror()  # HF_ENDPOINT may have been set after huggingface_hub was imported
     kind, where, spec = _resolve(model)
-    fam = _family(kind, where, spec, family)
+    # a ModelScope id with no registry entry: its family is read from its model_index.json once downloaded
+    fam = None if kind == "modelscope" and spec is None and family is None else _family(kind, where, spec, family)
     key = (kind, where, fam)
     if _LOADED is not None and _LOADED.key == key and plan in (None, _LOADED.base.sdnb_plan):
         return _LOADED  # no new plan: free VRAM shrinks once a model is loaded, so re-planning would reload it
-    plan = plan or plan_memory(family=fam)
+    plan = plan or plan_memory(family=fam or "sd15")
     clear_cache()  # one model in memory at a time: Colab's RAM and VRAM are small
+    name = where
+    if kind == "modelscope":
+        fp16 = plan.dtype == torch.float16 and (spec is None or spec.fp16_variant)
+        kind, where = "folder", str(modelscope_download(where, fp16=fp16))
+        fam = fam or _family(kind, where, None, None)
     tasks = spec.tasks if spec is not None else [t for t, names in PIPELINES.items() if fam in names]
     if not tasks:
         raise SdnbError(f"Unknown model family {family!r}.", hint=f"Use one of: {', '.join(_BASE)}.")
     cls = pipeline_class(tasks[0], fam)
     try:
-        pipe = _from_source(cls, kind, where, plan.dtype, spec)
+        with _diffusers_errors_only():
+            pipe = _from_source(cls, kind, where, plan.dtype, spec)
+        check_tokenizers(pipe, name)
         apply_plan(pipe, plan)
     except SdnbError:
         raise
     except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear paragraph
-        raise explain_error(exc, where) from exc
-    pipe.sdnb_model = spec.key if spec else Path(where).name
+        raise explain_error(exc, name) from exc
+    pipe.sdnb_model = spec.key if spec else Path(name).name
     pipe.sdnb_family = fam
     pipe.sdnb_plan = plan
     pipe.sdnb_scheduler_config = dict(pipe.scheduler.config)  # samplers are built on the model's own schedule

@@ -10,12 +10,15 @@ AUTOMATIC1111 WebUI does (``modules/prompt_parser.py`` and ``modules/sd_hijack_c
   full and a comma lies within its last 20 tokens, the words after that comma move to the next chunk);
   each chunk is encoded as 77 tokens on its own and the chunks are joined, so nothing is cut off
   (SD 1.x/2.x and SDXL, whose chunks go through both text encoders); the negative prompt is padded with
-  empty chunks to the same length;
+  empty chunks to the same length. A text encoder that is not CLIP (Taiyi's Chinese BERT) gets chunks of its
+  own tokenizer's length, 512 positions with ``[CLS]``/``[SEP]`` around 510 tokens, as ``pipe.encode_prompt``
+  pads them;
 - weights are applied as the WebUI's "original" emphasis: each token's embedding is multiplied by its
   weight, then the chunk is rescaled so that its mean is what it was unweighted. Without weights the
   result is exactly what ``pipe.encode_prompt`` gives;
 - ``Clip skip`` N > 1 takes the text encoder's N-th layer from the end (SD 1.x/2.x: then its final layer
-  norm, as the WebUI does; SDXL: N - 1 layers before the penultimate one it uses by default);
+  norm, as the WebUI does; SDXL: N - 1 layers before the penultimate one it uses by default); it is a CLIP
+  setting, refused for other text encoders;
 - ``<lora:name:weight>`` tags are taken out of the text (:func:`extract_loras`); :mod:`sdnb.lora` applies
   them for that run only;
 - prompt editing ``[from:to:when]`` and alternation ``[a|b]`` (which change the prompt between steps) are
@@ -28,7 +31,9 @@ examples.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +45,8 @@ from .errors import SdnbError
 __all__ = [
     "CHUNK",
     "Chunk",
+    "chunk_size",
+    "unreadable_scripts",
     "LoraTag",
     "PromptEmbeds",
     "encode_prompt",
@@ -257,6 +264,32 @@ def parse_prompt(text: str) -> str:
     return plain
 
 
+# --- scripts: which languages a text encoder reads ---------------------------------------------------
+
+_LATIN_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def _script(ch: str) -> str:
+    """"zh" for a Chinese character (CJK ideograph), "en" for a Latin letter, "other" for any other letter."""
+    name = unicodedata.name(ch, "")
+    if name.startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH")):
+        return "zh"
+    return "en" if "LATIN" in name else "other"
+
+
+def unreadable_scripts(text: str, languages: tuple[str, ...]) -> set[str]:
+    """The scripts in a prompt that a text encoder trained on ``languages`` ("en", "zh") cannot read: "zh"
+    (Chinese characters), "en" (Latin words of three letters or more: "4k" or "HD" in a Chinese prompt are
+    fine), "other" (Cyrillic, kana, Hangul, ...). LoRA tags and ``BREAK`` are syntax, not words."""
+    with contextlib.suppress(SdnbError):  # a tag sdnb refuses is still not a word
+        text = extract_loras(text)[0]
+    text = _BREAK.sub(" ", text)
+    found = {_script(ch) for ch in text if ch.isalpha() and _script(ch) != "en"}
+    if any(all(_script(ch) == "en" for ch in word) for word in _LATIN_WORD.findall(text)):
+        found.add("en")
+    return found - set(languages)
+
+
 # --- tokens: 75-token chunks ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -267,14 +300,38 @@ class Chunk:
     weights: tuple[float, ...]
 
 
+def chunk_size(tokenizer: Any) -> int:
+    """How many prompt tokens one chunk holds: the tokenizer's length minus its start and end tokens (CLIP: 75;
+    Taiyi's BERT: 510)."""
+    length = tokenizer.model_max_length
+    if not isinstance(length, int) or not 2 < length <= 100_000:
+        raise SdnbError(f"The tokenizer {type(tokenizer).__name__} gives no usable maximum length ({length!r}), so "
+                        "prompts cannot be split into the pieces its text encoder reads.",
+                        hint="Set model_max_length in the model's tokenizer/tokenizer_config.json (77 for CLIP, "
+                             "the text encoder's max_position_embeddings for BERT).")
+    return length - 2
+
+
+def _ends(tokenizer: Any) -> tuple[int, int]:
+    """The start and end tokens the tokenizer puts around a text (CLIP: start/end of text; BERT: [CLS]/[SEP])."""
+    ids = tokenizer("", add_special_tokens=True).input_ids
+    if len(ids) != 2:
+        raise SdnbError(f"The tokenizer {type(tokenizer).__name__} does not put one start and one end token "
+                        f"around a text ({ids}), which sdnb's prompt chunks need.",
+                        hint="Use a model with a CLIP or BERT tokenizer.")
+    return ids[0], ids[1]
+
+
 def prompt_chunks(tokenizer: Any, text: str) -> list[Chunk]:
-    """Pack a prompt's tokens into 75-token chunks as the WebUI's ``tokenize_line`` does: ``BREAK`` closes a
-    chunk; a full chunk with a comma in its last 20 tokens moves the words after that comma on. An empty
-    prompt is one empty chunk."""
+    """Pack a prompt's tokens into chunks of :func:`chunk_size` (CLIP: 75) as the WebUI's ``tokenize_line`` does:
+    ``BREAK`` closes a chunk; a full chunk with a comma in its last 20 tokens moves the words after that comma
+    on. An empty prompt is one empty chunk."""
     runs = parse_prompt_attention(parse_prompt(text))
     texts = [t for t, w in runs if (t, w) != BREAK]
     ids_of = iter(tokenizer(texts, add_special_tokens=False, truncation=False).input_ids if texts else [])
-    comma = tokenizer.get_vocab().get(",</w>")
+    size = chunk_size(tokenizer)
+    comma_ids = tokenizer(",", add_special_tokens=False).input_ids
+    comma = comma_ids[0] if len(comma_ids) == 1 else None
     chunks: list[Chunk] = []
     ids: list[int] = []
     weights: list[float] = []
@@ -292,13 +349,13 @@ def prompt_chunks(tokenizer: Any, text: str) -> list[Chunk]:
         for token in next(ids_of):
             if token == comma:
                 last_comma = len(ids)
-            elif len(ids) == CHUNK and last_comma != -1 and len(ids) - last_comma <= COMMA_BACKTRACK:
+            elif len(ids) == size and last_comma != -1 and len(ids) - last_comma <= COMMA_BACKTRACK:
                 cut = last_comma + 1
                 moved_ids, moved_weights = ids[cut:], weights[cut:]
                 ids, weights = ids[:cut], weights[:cut]
                 close()
                 ids, weights = moved_ids, moved_weights
-            if len(ids) == CHUNK:
+            if len(ids) == size:
                 close()
             ids.append(token)
             weights.append(weight)
@@ -308,26 +365,29 @@ def prompt_chunks(tokenizer: Any, text: str) -> list[Chunk]:
 
 
 def token_count(pipe: Any, text: str) -> int:
-    """How many CLIP tokens ``text`` uses (without start/end tokens, LoRA tags and bracket syntax)."""
+    """How many tokens the pipeline's tokenizer makes of ``text`` (without start/end tokens, LoRA tags and bracket
+    syntax)."""
     return sum(len(c.ids) for c in prompt_chunks(_tokenizer(pipe), text))
 
 
 def _tokenizer(pipe: Any) -> Any:
     tokenizer = getattr(pipe, "tokenizer", None) or getattr(pipe, "tokenizer_2", None)
     if tokenizer is None:
-        raise SdnbError(f"{type(pipe).__name__} has no CLIP tokenizer, so it takes no prompt.")
+        raise SdnbError(f"{type(pipe).__name__} has no tokenizer, so it takes no prompt.")
     return tokenizer
 
 
 # --- embeddings ------------------------------------------------------------------------------------
 
 def _rows(tokenizer: Any, chunks: list[Chunk]) -> tuple[torch.Tensor, torch.Tensor]:
-    """77-token rows ``[start, ids, end, pad...]`` and their weights (1 for start, end and padding)."""
-    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    """Rows ``[start, ids, end, pad...]`` as long as the tokenizer's maximum (CLIP: 77) and their weights (1 for
+    start, end and padding)."""
+    bos, eos = _ends(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    size = chunk_size(tokenizer)
     rows, weights = [], []
     for c in chunks:
-        rest = CHUNK - len(c.ids)
+        rest = size - len(c.ids)
         rows.append([bos, *c.ids, eos] + [pad] * rest)
         weights.append([1.0, *c.weights, 1.0] + [1.0] * rest)
     return torch.tensor(rows), torch.tensor(weights)
@@ -335,7 +395,7 @@ def _rows(tokenizer: Any, chunks: list[Chunk]) -> tuple[torch.Tensor, torch.Tens
 
 def _final_norm(encoder: Any) -> Any:
     inner = getattr(encoder, "text_model", encoder)  # transformers 5 dropped the .text_model level
-    return inner.final_layer_norm
+    return getattr(inner, "final_layer_norm", None)
 
 
 def _encode_rows(encoder: Any, ids: torch.Tensor, weights: torch.Tensor, clip_skip: int, xl: bool,
@@ -375,6 +435,10 @@ def _encode_side(pipe: Any, chunks: list[Chunk], clip_skip: int) -> tuple[torch.
 
 def _check_clip_skip(pipe: Any, clip_skip: int) -> None:
     encoder = getattr(pipe, "text_encoder", None) or getattr(pipe, "text_encoder_2", None)
+    if clip_skip != 1 and _final_norm(encoder) is None:
+        raise SdnbError(f"Clip skip {clip_skip!r} is a setting for CLIP text encoders; this model's text encoder is "
+                        f"{type(encoder).__name__}, which was trained to be read at its last layer.",
+                        hint="Set Clip skip to 1 for this model.")
     layers = encoder.config.num_hidden_layers
     if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or not 1 <= clip_skip <= layers:
         raise SdnbError(f"Clip skip {clip_skip!r} does not fit this text encoder, which has {layers} layers.",

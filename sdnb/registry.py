@@ -2,6 +2,12 @@
 
 Every hub id here was checked in late 2026 (see ``source``). Classic ids that were deleted map to
 their maintained copies in :data:`MOVED`, so an old tutorial's id gets a clear "use this instead".
+
+ModelScope ids (``modelscope``, used when the source is ModelScope: :func:`sdnb.settings.set_source`) could not
+be opened on modelscope.cn from here (no network); each was confirmed in Dec 2026 from public code and pages that
+download it with the ``modelscope`` package and load the result as a diffusers folder (see ``source``). Models
+with no such evidence (SD 2 depth, the x4 upscaler) have no ModelScope id: with ModelScope as the source they say
+so and point to the mirror.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ class ModelSpec:
 
     ``family`` is the tiny family (:data:`sdnb.tiny.FAMILIES`) with the same pipeline class and
     inputs: "sd15", "sd21v", "sdxl", "sd15-inpaint" (9-channel UNet), "sd2-depth" (5-channel UNet
-    and a depth estimator), "x4-upscale". ``tasks`` are the tasks it can run (:data:`TASKS`).
+    and a depth estimator), "x4-upscale", "sd15-bert" (SD 1.x UNet with a BERT text encoder, e.g. Taiyi). ``tasks`` are the tasks it can run (:data:`TASKS`).
     Sizes are of the image the model makes; for the x4 upscaler that is the upscaled output (its
     input is a quarter of it: 512 px out from a 128 px input).
     """
@@ -60,6 +66,10 @@ class ModelSpec:
     #: (``Model hash``: the first 10 hex digits of the file's SHA-256), so a WebUI PNG names its model exactly.
     webui_names: tuple[str, ...] = ()
     webui_hashes: tuple[str, ...] = ()
+    #: A pinned hub revision (commit) to load, when only that revision has the ``.safetensors`` files.
+    revision: str | None = None
+    #: The languages its text encoder was trained to read (ISO 639-1): the form notes a prompt in another script.
+    languages: tuple[str, ...] = ("en",)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -75,7 +85,12 @@ MODELS: dict[str, ModelSpec] = {
             1024,
             "maintained copy after runwayml deleted its repo (Sept 2024); see e.g. GitHub issues "
             "frankchieng/ComfyUI_Aniportrait#10, FaceAdapter/Face-Adapter#25; WebUI hash 6ce0161689 of "
-            "v1-5-pruned-emaonly.safetensors as listed by WebUI API clients (sd-models titles)",
+            "v1-5-pruned-emaonly.safetensors as listed by WebUI API clients (sd-models titles). ModelScope "
+            "AI-ModelScope/stable-diffusion-v1-5: downloaded with modelscope snapshot_download and loaded with "
+            "StableDiffusionPipeline.from_pretrained in several public scripts (one checks for "
+            "unet/diffusion_pytorch_model.safetensors, text_encoder/model.safetensors, tokenizer/vocab.json); "
+            "its model card is copied on the hub as chaowenguo/stable-diffusion-v1-5",
+            modelscope="AI-ModelScope/stable-diffusion-v1-5",
             webui_names=("v1-5-pruned-emaonly", "v1-5-pruned"),
             webui_hashes=("6ce0161689",),
         ),
@@ -89,7 +104,11 @@ MODELS: dict[str, ModelSpec] = {
             1536,
             "Stability AI removed the SD 2.x repos in Nov 2025; community copy used by "
             "huggingface/optimum-habana#2363 and Nerogar/OneTrainer#1140 (see huggingface/diffusers#12874); "
-            "WebUI hashes dcd690123c (v2-1_768-ema-pruned.safetensors) and ad2a33c361 (.ckpt) from WebUI API clients",
+            "WebUI hashes dcd690123c (v2-1_768-ema-pruned.safetensors) and ad2a33c361 (.ckpt) from WebUI API clients. "
+            "ModelScope AI-ModelScope/stable-diffusion-2-1: public code snapshot_downloads it and loads it with "
+            "AutoPipelineForText2Image.from_pretrained; download lists name its v2-1_768-ema-pruned.safetensors "
+            "(the 768-v model)",
+            modelscope="AI-ModelScope/stable-diffusion-2-1",
             webui_names=("v2-1_768-ema-pruned",),
             webui_hashes=("dcd690123c", "ad2a33c361"),
         ),
@@ -102,10 +121,37 @@ MODELS: dict[str, ModelSpec] = {
             512,
             2048,
             "Stability AI's repo, still published (diffusers SDXL docs); WebUI hash 31e35c80fc of "
-            "sd_xl_base_1.0.safetensors from WebUI API clients",
+            "sd_xl_base_1.0.safetensors from WebUI API clients. ModelScope AI-ModelScope/stable-diffusion-xl-base-1.0: "
+            "loaded by public code through modelscope's text_to_image_synthesis pipeline with use_safetensors=True "
+            "and listed beside the hub id in install guides",
             modelscope="AI-ModelScope/stable-diffusion-xl-base-1.0",
             webui_names=("sd_xl_base_1.0",),
             webui_hashes=("31e35c80fc",),
+        ),
+        ModelSpec(
+            "taiyi-zh",
+            "Taiyi Stable Diffusion 1B Chinese (reads Chinese prompts)",
+            "IDEA-CCNL/Taiyi-Stable-Diffusion-1B-Chinese-v0.1",
+            "sd15-bert",
+            512,
+            256,
+            1024,
+            "IDEA-CCNL's model card (huggingface.co/IDEA-CCNL/Taiyi-Stable-Diffusion-1B-Chinese-v0.1): SD 1.4's UNet "
+            "and VAE with a Chinese BERT text encoder (BertModel, 12 layers, 768 wide, vocab 21128; BertTokenizer "
+            "from vocab.txt) trained on 20M Chinese image-text pairs; license creativeml-openrail-m. Its main branch "
+            "holds only pickles (text_encoder/pytorch_model.bin, unet/diffusion_pytorch_model.bin, a .ckpt); the "
+            "SFconvertbot pull request refs/pr/37, commit f5ea05e8ffb8710e0d8d851c412c861d030417cf, adds "
+            "model.safetensors / diffusion_pytorch_model.safetensors for the text encoder, UNet, VAE and safety "
+            "checker (hub file pages, Dec 2026), so sdnb pins that commit and never loads the pickles; no fp16 "
+            "variant. ModelScope Fengshenbang/Taiyi-Stable-Diffusion-1B-Chinese-v0.1 is listed in ModelScope's own "
+            "README and its text-to-image model list; its files (safetensors or only .bin) could not be checked, "
+            "so a copy without .safetensors is refused with a message pointing to the mirror",
+            fp16_variant=False,
+            modelscope="Fengshenbang/Taiyi-Stable-Diffusion-1B-Chinese-v0.1",
+            tasks=("txt2img", "img2img", "inpaint"),
+            revision="f5ea05e8ffb8710e0d8d851c412c861d030417cf",
+            languages=("zh",),
+            webui_names=("Taiyi-Stable-Diffusion-1B-Chinese-v0.1",),  # the repo's .ckpt, as the WebUI names it
         ),
         ModelSpec(
             "sd15-inpainting",
@@ -117,7 +163,11 @@ MODELS: dict[str, ModelSpec] = {
             1024,
             "maintained copy of the deleted runwayml/stable-diffusion-inpainting; its hub file pages "
             "(huggingface.co/stable-diffusion-v1-5/stable-diffusion-inpainting/tree/main/unet, .../vae) "
-            "list StableDiffusionInpaintPipeline and fp16 safetensors",
+            "list StableDiffusionInpaintPipeline and fp16 safetensors. ModelScope "
+            "AI-ModelScope/stable-diffusion-inpainting: public code snapshot_downloads it with allow_patterns for "
+            "unet/ and vae/diffusion_pytorch_model.fp16.safetensors; other code loads the clone with "
+            "StableDiffusionInpaintPipeline.from_pretrained",
+            modelscope="AI-ModelScope/stable-diffusion-inpainting",
             tasks=("inpaint",),
         ),
         ModelSpec(

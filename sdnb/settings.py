@@ -28,6 +28,11 @@ __all__ = [
     "set_mirror",
     "apply_mirror",
     "DEFAULT_HUB",
+    "DEFAULT_MIRROR",
+    "SOURCES",
+    "model_source",
+    "set_source",
+    "describe_source",
     "hub_offline",
     "env_token",
     "set_env_token",
@@ -115,17 +120,75 @@ def set_output_dir(path: str | os.PathLike) -> None:
 
 #: The Hugging Face hub itself (what ``set_mirror(None)`` goes back to).
 DEFAULT_HUB = "https://huggingface.co"
+#: The hub mirror the "mirror" source uses unless ``HF_ENDPOINT`` names another.
+DEFAULT_MIRROR = "https://hf-mirror.com"
+
+#: Where models are downloaded from: the Hugging Face hub, a mirror of it (``HF_ENDPOINT``), or ModelScope.
+SOURCES: tuple[str, ...] = ("hub", "mirror", "modelscope")
+
+
+def model_source() -> str:
+    """Where models come from (``SDNB_SOURCE``): "hub", "mirror" or "modelscope".
+
+    Unset, it is "mirror" when ``HF_ENDPOINT`` names a mirror and "hub" otherwise, so a machine that already
+    sets ``HF_ENDPOINT`` (common in mainland China) keeps using its mirror.
+    """
+    value = os.environ.get("SDNB_SOURCE", "").strip().lower()
+    if not value:
+        endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_HUB).strip().rstrip("/")
+        return "hub" if endpoint == DEFAULT_HUB else "mirror"
+    if value not in SOURCES:
+        raise SdnbError(f"SDNB_SOURCE={value!r} is not a model source.",
+                        hint=f"Set it to one of: {', '.join(SOURCES)} (or call sdnb.settings.set_source('hub')).")
+    return value
+
+
+def set_source(source: str, mirror: str | None = None) -> str:
+    """Download models from ``source`` from now on (what ``SDNB_SOURCE`` does); returns a line saying where.
+
+    "hub": huggingface.co (outside mainland China). "mirror": a mirror of the hub, ``mirror`` or
+    ``HF_ENDPOINT`` or :data:`DEFAULT_MIRROR` (hub files from mainland China). "modelscope": modelscope.cn,
+    the usual model source in mainland China (needs ``pip install modelscope``; registry models with a
+    ModelScope copy, and ``owner/name`` ids read as ModelScope ids).
+    """
+    name = str(source).strip().lower()
+    if name not in SOURCES:
+        raise SdnbError(f"{source!r} is not a model source.",
+                        hint=f"Use one of: {', '.join(SOURCES)}, e.g. set_source('modelscope').")
+    if name == "mirror":
+        set_mirror(mirror or os.environ.get("HF_ENDPOINT") or DEFAULT_MIRROR)
+    elif name == "hub":
+        set_mirror(None)
+    else:
+        if mirror is not None:
+            raise SdnbError("A mirror address only applies to the 'mirror' source.",
+                            hint="Call set_source('modelscope') without a mirror address.")
+        from .sources import require_modelscope
+
+        require_modelscope()  # say "pip install modelscope" now, not at the first download
+        os.environ["SDNB_SOURCE"] = name
+    return describe_source()
+
+
+def describe_source() -> str:
+    """One line saying where models are downloaded from now."""
+    name = model_source()
+    if name == "modelscope":
+        return ("Models come from ModelScope (modelscope.cn), into the modelscope package's own cache; files only "
+                f"the Hugging Face hub has (ControlNets, upscalers) come from the mirror at {apply_mirror()}.")
+    return f"Models come from the Hugging Face {'hub' if name == 'hub' else 'mirror'} at {apply_mirror()}."
 
 
 def set_mirror(url: str | None) -> str:
     """Download models from a hub mirror from now on (for example ``https://hf-mirror.com`` in mainland China);
-    ``None`` goes back to the Hugging Face hub. Returns the address in use.
+    ``None`` goes back to the Hugging Face hub. Returns the address in use (the "mirror" or "hub" source).
 
     Works whenever it is called: huggingface_hub reads ``HF_ENDPOINT`` only when it is first imported, so
     sdnb re-applies the variable before every load (:func:`apply_mirror`).
     """
     if url is None:
         os.environ.pop("HF_ENDPOINT", None)
+        os.environ["SDNB_SOURCE"] = "hub"
         return apply_mirror()
     from urllib.parse import urlsplit
 
@@ -134,14 +197,18 @@ def set_mirror(url: str | None) -> str:
         raise SdnbError(f"{url!r} is not a web address of a hub mirror.",
                         hint="Give the mirror's address with https://, e.g. set_mirror('https://hf-mirror.com').")
     os.environ["HF_ENDPOINT"] = str(url).strip().rstrip("/")
+    os.environ["SDNB_SOURCE"] = "mirror"
     return apply_mirror()
 
 
 def apply_mirror() -> str:
-    """Make huggingface_hub use ``HF_ENDPOINT`` as it is set now (or the hub itself); returns the address."""
+    """Make huggingface_hub use the address of the current source (the hub, ``HF_ENDPOINT`` or the default
+    mirror); returns the address."""
     import sys
 
-    endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_HUB).strip().rstrip("/")
+    source = model_source()
+    endpoint = DEFAULT_HUB if source == "hub" else os.environ.get("HF_ENDPOINT") or DEFAULT_MIRROR
+    endpoint = endpoint.strip().rstrip("/")
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None and endpoint != constants.ENDPOINT:
         constants.ENDPOINT = endpoint

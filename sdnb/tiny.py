@@ -15,6 +15,11 @@ image) with a noise-level class embedding and a VAE that downsamples by 4. Every
 (channel counts, layer counts) is as small as the code allows: every folder is under 2 MB, and a
 64x64 image takes well under a second on one CPU core. The images are noise: the weights are random.
 
+"sd15-bert" stands in for Taiyi (IDEA-CCNL's Chinese Stable Diffusion): the SD 1.5 UNet and VAE with a
+BERT text encoder and a ``BertTokenizer`` read from a small ``vocab.txt`` (a few hundred common Chinese
+characters, ASCII letters and digits, BERT's special tokens), saved the way Taiyi's repo is (``vocab.txt``, no
+``tokenizer.json``), with its 512-token maximum.
+
 Default image sizes (``unet.sample_size * vae_scale_factor``) are the real ones divided by 8:
 64 px for SD 1.5, inpainting and depth2img, 96 px for SD 2.1 768-v, 128 px for SDXL; the
 upscaler turns 16 px into 64 px (the real one 128 px into 512 px).
@@ -36,10 +41,11 @@ from sdnb.errors import SdnbError
 if TYPE_CHECKING:
     import transformers
 
-__all__ = ["CONTROLNET_FAMILIES", "FAMILIES", "build_tokenizer", "tiny_controlnet_dir", "tiny_model_dir"]
+__all__ = ["CONTROLNET_FAMILIES", "FAMILIES", "build_bert_tokenizer", "build_tokenizer", "tiny_controlnet_dir",
+           "tiny_model_dir"]
 
 #: The pipeline families tiny mode can build (registry ``ModelSpec.family`` values).
-FAMILIES: tuple[str, ...] = ("sd15", "sd21v", "sdxl", "sd15-inpaint", "sd2-depth", "x4-upscale")
+FAMILIES: tuple[str, ...] = ("sd15", "sd21v", "sdxl", "sd15-inpaint", "sd2-depth", "x4-upscale", "sd15-bert")
 
 #: The base families a tiny ControlNet can be built for.
 CONTROLNET_FAMILIES: tuple[str, ...] = ("sd15", "sdxl")
@@ -319,6 +325,87 @@ def _build_sd(family: str) -> Any:
     return cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
+#: Common Chinese characters (and a few prompt words' characters) that the tiny BERT vocabulary reads as one token
+#: each; anything else is ``[UNK]``, as a character outside a real vocabulary would be.
+_HANZI = """
+    的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心多天而
+    能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进
+    把法此实回二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被走电四第门相次东政海口使
+    教西再平真听世气信北少关并内加化由却代军产入先山五太水万市眼体别处总才场师书比住员九笑性通目华报立马命张活难神数件
+    安表原车白应路期叫死常提感金何更反合放做系计或司利受光王果亲界及今京务制解各任至清物台象记边共风战干接它许八特觉望
+    直服毛林题建南度统色字请交爱让认算论百吃义科怎元社术结六功指思非流每青管夫连远资队跟带花快条院变联言权往展该领传近
+    留红治决周保达办运武半候七必城父强步完革深区即求品士转量空甚众技轻程告江语英基派满式李息写呢识极令黑断线字夜猫狗鸟
+    鱼龙虎马牛羊花草树木森林河湖雨雪云星阳春夏秋冬早晚古画油彩墨水彩素描风景人物城市街道房屋桥塔船灯火烟雾光影金银蓝绿
+    紫粉灰棕黄橙宇航员骑穿戴帽裙剑书咖啡蛋糕苹果可爱漂亮美丽梦幻唯美插画照片摄影高清细节杰作壁纸动漫卡通科幻未来赛博朋克
+"""
+_BERT_SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+_PUNCTUATION = tuple(",.!?:;()[]'\"-") + tuple("，。、！？：；（）《》“”")
+
+
+def _bert_vocab() -> list[str]:
+    """BERT's layout: [PAD] first (id 0), the special tokens, punctuation, digits, letters (whole and as ##
+    continuations, so any English word splits into letters), then the Chinese characters."""
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    digits = [str(d) for d in range(10)]
+    hanzi = [ch for ch in _HANZI if not ch.isspace()]
+    tokens = [*_BERT_SPECIAL, *_PUNCTUATION, *digits, *letters, *("##" + t for t in letters + digits), *hanzi]
+    return list(dict.fromkeys(tokens))
+
+
+def build_bert_tokenizer(folder: str | os.PathLike | None = None) -> transformers.BertTokenizer:
+    """A small Chinese ``BertTokenizer`` built offline from a ``vocab.txt`` (written into ``folder``, or a temporary
+    one): one token per common Chinese character, 512 tokens at most, as Taiyi's tokenizer."""
+    import transformers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = Path(folder or tmp) / "vocab.txt"
+        vocab.write_text("\n".join(_bert_vocab()) + "\n", encoding="utf-8")
+        return transformers.BertTokenizer(vocab=str(vocab), model_max_length=512)
+
+
+class _TaiyiLayout:
+    """A pipeline whose ``save_pretrained`` writes the tokenizer as Taiyi's repo has it: ``vocab.txt``, no
+    ``tokenizer.json``, so tiny mode loads it the way the real model is loaded."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+
+    def save_pretrained(self, folder: str | os.PathLike, safe_serialization: bool = True) -> None:
+        self.pipe.save_pretrained(folder, safe_serialization=safe_serialization)
+        tokenizer = Path(folder) / "tokenizer"
+        (tokenizer / "tokenizer.json").unlink()
+        build_bert_tokenizer(tokenizer)
+
+
+def _build_sd_bert() -> _TaiyiLayout:
+    """Taiyi's layout, tiny: a BERT text encoder (``BertModel``, post-layer-norm, no pooled projection) feeding
+    the SD 1.5 UNet through cross-attention, the SD 1.5 VAE and PNDM scheduler."""
+    import diffusers
+    import transformers
+
+    tokenizer = build_bert_tokenizer()
+    _torch_seed()
+    text_encoder = transformers.BertModel(transformers.BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=tokenizer.model_max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        # with BERT's default 0.02 the random token embeddings are tiny beside the position embeddings, and two
+        # prompts give nearly the same picture; 1.0 makes the prompt change the tiny image as much as CLIP's does
+        initializer_range=1.0,
+    ))
+    unet = _sd_unet("sd15-bert")
+    _torch_seed()
+    vae = _vae(unet.config.sample_size * 8, scaling_factor=0.18215, force_upcast=True)
+    return _TaiyiLayout(diffusers.StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=_sd_scheduler("sd15-bert"),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    ))
+
+
 def _build_x4_upscale() -> Any:
     """The x4 upscaler: 7-channel UNet with a noise-level class embedding, VAE downscaling 4, v-prediction
     DDIM plus the DDPM ``low_res_scheduler`` that noises the input (configs of the real repo)."""
@@ -447,6 +534,8 @@ def _torch_seed() -> None:
 
 
 def _build(family: str) -> Any:
+    if family == "sd15-bert":
+        return _build_sd_bert()
     if family == "sdxl":
         return _build_sdxl()
     if family == "x4-upscale":

@@ -34,7 +34,8 @@ from .registry import MODELS, native_size, size_limits
 from .settings import output_dir
 from .uipoll import process_ui_events
 
-__all__ = ["Form", "TaskApp", "Tile", "WidgetProgress", "error_html", "png_bytes", "uploaded_files", "save_upload"]
+__all__ = ["Form", "TaskApp", "Tile", "WidgetProgress", "error_html", "png_bytes", "script_note", "uploaded_files",
+           "save_upload"]
 
 _DESC = "130px"
 _STYLE = {"description_width": _DESC}
@@ -132,15 +133,32 @@ def _is_prompt(name: str) -> bool:
     return name in ("prompt", "negative_prompt", "prompts")
 
 
-def _non_english(text: str) -> bool:
-    """True when a prompt has letters outside the Latin alphabets (the text encoders read English)."""
-    return any(ch.isalpha() and "LATIN" not in _uname(ch) for ch in text)
+_LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
 
 
-def _uname(ch: str) -> str:
-    import unicodedata
+def script_note(text: str, model: str) -> str:
+    """A note (never an error) when ``text`` is in a script the model's text encoder was not trained on: what it
+    reads, and which registry model reads the prompt's language; empty when the model can read the prompt."""
+    from .prompts import unreadable_scripts
 
-    return unicodedata.name(ch, "")
+    spec = MODELS.get(model)
+    languages = spec.languages if spec is not None else ("en",)
+    label = spec.label if spec is not None else "this model"
+    scripts = unreadable_scripts(text, languages)
+    if not scripts:
+        return ""
+    reads = " and ".join(_LANGUAGE_NAMES.get(code, code) for code in languages)
+    readers = [(key, m) for code in sorted(scripts) for key, m in MODELS.items() if code in m.languages]
+    if "en" in languages:
+        note = (f"This prompt is not in English: {label} reads {reads} (its text encoder was trained on {reads} "
+                "captions), so it will mostly ignore these words. Translate the prompt")
+    else:
+        note = (f"This prompt has words {label} cannot read: it reads {reads} (its text encoder was trained on "
+                f"{reads} captions), so it will mostly ignore them. Write the prompt in {reads}")
+    if readers:
+        key, other = readers[0]
+        note += f", or choose the model '{key}' ({other.label})"
+    return note + "."
 
 
 class _Field:
@@ -343,6 +361,7 @@ class Form:
 
     def _model_changed(self, change: dict) -> None:
         self.model = change["new"]
+        self.set_tokenizer(None)  # counted with the new model's tokenizer once it is loaded; its script note now
         if "width" not in self.rows:
             return
         lo, hi = size_limits(self.model)
@@ -355,27 +374,27 @@ class Form:
         text = str(row.control.value)
         notes = []
         if self.tokenizer is not None:
-            from .prompts import CHUNK, prompt_chunks
+            from .prompts import chunk_size, prompt_chunks
 
             try:  # weights, BREAK and <lora:...> tags are syntax, not tokens: count as the encoder will
+                size = chunk_size(self.tokenizer)
                 parts = [prompt_chunks(self.tokenizer, t) for t in (text.splitlines() if row.item is str else [text])]
             except SdnbError:
-                parts = []
+                size, parts = 0, []
             n = max((sum(len(c.ids) for c in p) for p in parts), default=0)
             chunks = max((len(p) for p in parts), default=1)
-            notes.append(f"<b>{n}/{CHUNK * chunks}</b> tokens" + (f" ({chunks} chunks of {CHUNK})" if chunks > 1
-                                                                   else ""))
+            notes.append(f"<b>{n}/{size * chunks}</b> tokens" + (f" ({chunks} chunks of {size})" if chunks > 1
+                                                                  else ""))
         else:
             notes.append("token count: shown once the model is loaded")
-        if _non_english(text):
-            notes.append("<span style='color:#c92a2a'>This prompt is not in English: the model's text encoder "
-                         "was trained on English captions, so it will mostly ignore these words. Translate the "
-                         "prompt for a faithful picture.</span>")
+        note = script_note(text, self.model)
+        if note:
+            notes.append(f"<span style='color:#c92a2a'>{html.escape(note)}</span>")
         style = f"padding-left:calc({_DESC} + 6px);font-size:12px;color:#444"
         row.note.value = _html(" · ".join(notes), style)
 
     def set_tokenizer(self, tokenizer: Any) -> None:
-        """Count prompt tokens with this tokenizer (the loaded model's) from now on."""
+        """Count prompt tokens with this tokenizer (the loaded model's) from now on (``None``: not loaded yet)."""
         self.tokenizer = tokenizer
         for name, row in self.rows.items():
             if _is_prompt(name):

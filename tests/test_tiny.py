@@ -33,6 +33,7 @@ class Expect:
     scheduler: str = "PNDMScheduler"
     betas: tuple[str, float, float] = ("scaled_linear", 0.00085, 0.012)
     sd2_text: bool = False  # OpenCLIP-style text encoder (gelu) and linear projections in the UNet
+    bert_text: bool = False  # a BERT text encoder and BertTokenizer (Taiyi)
 
 
 EXPECT = {
@@ -50,6 +51,7 @@ EXPECT = {
         betas=("scaled_linear", 0.0001, 0.02),
         sd2_text=True,
     ),
+    "sd15-bert": Expect("StableDiffusionPipeline", bert_text=True),
 }
 CONTROLNET_PIPELINES = {"sd15": "StableDiffusionControlNetPipeline", "sdxl": "StableDiffusionXLControlNetPipeline"}
 
@@ -135,10 +137,17 @@ def test_loads_with_the_right_class_and_real_shapes(loaded) -> None:
     for encoder in encoders:
         config = encoder.config
         assert config.vocab_size == len(pipe.tokenizer)
-        assert config.bos_token_id == pipe.tokenizer.bos_token_id
-        assert config.eos_token_id == pipe.tokenizer.eos_token_id
         assert config.pad_token_id == pipe.tokenizer.pad_token_id
-    if family != "sdxl":
+        if not expect.bert_text:
+            assert config.bos_token_id == pipe.tokenizer.bos_token_id
+            assert config.eos_token_id == pipe.tokenizer.eos_token_id
+    if expect.bert_text:  # Taiyi's layout: BERT reads [CLS] ... [SEP], up to 512 tokens, from a vocab.txt
+        assert type(pipe.text_encoder).__name__ == "BertModel" and type(pipe.tokenizer).__name__ == "BertTokenizer"
+        assert pipe.tokenizer.model_max_length == pipe.text_encoder.config.max_position_embeddings == 512
+        assert pipe.tokenizer.convert_ids_to_tokens(pipe.tokenizer("猫").input_ids) == ["[CLS]", "猫", "[SEP]"]
+        assert sorted(p.name for p in (tiny.tiny_model_dir(family) / "tokenizer").iterdir()) == [
+            "tokenizer_config.json", "vocab.txt"]
+    elif family != "sdxl":
         assert pipe.text_encoder.config.hidden_act == ("gelu" if expect.sd2_text else "quick_gelu")
         assert pipe.unet.config.use_linear_projection == expect.sd2_text
     if family == "sdxl":
