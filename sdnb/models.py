@@ -63,12 +63,14 @@ PIPELINES: dict[str, dict[str, str]] = {
 #: The same with ControlNet units attached (``load_pipeline(..., controlnet=...)``).
 CONTROLNET_PIPELINES: dict[str, dict[str, str]] = {
     "txt2img": {"sd15": "StableDiffusionControlNetPipeline", "sd21v": "StableDiffusionControlNetPipeline",
-                "sdxl": "StableDiffusionXLControlNetPipeline"},
+                "sd15-bert": "StableDiffusionControlNetPipeline", "sdxl": "StableDiffusionXLControlNetPipeline"},
     "img2img": {"sd15": "StableDiffusionControlNetImg2ImgPipeline",
                 "sd21v": "StableDiffusionControlNetImg2ImgPipeline",
+                "sd15-bert": "StableDiffusionControlNetImg2ImgPipeline",
                 "sdxl": "StableDiffusionXLControlNetImg2ImgPipeline"},
     "inpaint": {"sd15": "StableDiffusionControlNetInpaintPipeline",
                 "sd21v": "StableDiffusionControlNetInpaintPipeline",
+                "sd15-bert": "StableDiffusionControlNetInpaintPipeline",
                 "sd15-inpaint": "StableDiffusionControlNetInpaintPipeline",
                 "sdxl": "StableDiffusionXLControlNetInpaintPipeline"},
 }
@@ -88,7 +90,8 @@ class _Loaded:
 _LOADED: _Loaded | None = None
 
 #: ControlNet family -> the model families whose UNet it fits (an inpainting UNet has SD 1.5's blocks).
-_FITS: dict[str, tuple[str, ...]] = {"sd15": ("sd15", "sd15-inpaint"), "sdxl": ("sdxl",)}
+#: Taiyi (sd15-bert) has SD 1.4's UNet and a 768-wide BERT encoder, so SD 1.5 ControlNets fit it too.
+_FITS: dict[str, tuple[str, ...]] = {"sd15": ("sd15", "sd15-inpaint", "sd15-bert"), "sdxl": ("sdxl",)}
 
 
 _LOCKS_GUARD = threading.Lock()

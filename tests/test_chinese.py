@@ -101,3 +101,20 @@ def test_a_tokenizer_that_cannot_be_built_offline_is_refused(tmp_path: Path) -> 
     with pytest.raises(SdnbError, match="tokenizer of .*taiyi-without-vocab could not be built") as refused:
         load_pipeline(folder)
     assert "vocab.txt" in refused.value.hint
+
+
+def test_sd15_controlnets_steer_the_chinese_model_and_sdxl_ones_are_refused(taiyi) -> None:
+    from PIL import Image, ImageDraw
+
+    from sdnb.generate import controlnet
+    from sdnb.params import ControlNetParams
+
+    edges = Image.new("RGB", (64, 64), (200, 200, 200))
+    ImageDraw.Draw(edges).rectangle((16, 16, 48, 48), fill=(20, 20, 20))
+    p = ControlNetParams(model="taiyi-zh", prompt="一只在月光下的猫", negative_prompt="", control_image=edges,
+                         width=64, height=64, steps=3, seed=4)
+    steered = np.asarray(controlnet(p, save=False).images[0], dtype=int)
+    free = np.asarray(controlnet(p, control_weight=0.0, save=False).images[0], dtype=int)
+    assert np.abs(steered - free).mean() > 0.5  # the SD 1.5 ControlNet acts on Taiyi's UNet
+    with pytest.raises(SdnbError, match="made for sdxl models, not sd15-bert"):
+        controlnet(p, control_model="sdxl-canny", save=False)
