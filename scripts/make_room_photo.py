@@ -6,8 +6,8 @@
 
 The original is 16-bit, BT.2020 primaries with the HLG transfer (cICP 9/18/0/1); a plain 8-bit conversion looks
 washed out, so it is decoded properly: HLG inverse OETF, the HLG OOTF for a 1000-nit display, BT.2020 to BT.709,
-203 nits as white, a soft roll-off of highlights above 0.8, then the sRGB curve. Saved at its own size (676x449),
-JPEG quality 88, without EXIF.
+203 nits as white, a soft roll-off of highlights above 0.8, then the sRGB curve. Resized from 676x449 to 640x425
+(Lanczos, the size limit of the samples), JPEG quality 88, without EXIF.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def main(source: str, target: str) -> None:
     knee = 0.8
     linear = np.clip(np.where(linear <= knee, linear, knee + (1 - knee) * np.tanh((linear - knee) / (1 - knee))), 0, 1)
     srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
-    Image.fromarray((srgb * 255 + 0.5).astype(np.uint8), "RGB").save(target, "JPEG", quality=88)
+    picture = Image.fromarray((srgb * 255 + 0.5).astype(np.uint8), "RGB")
+    picture.resize((640, round(height * 640 / width)), Image.LANCZOS).save(target, "JPEG", quality=88)
 
 
 if __name__ == "__main__":
