@@ -122,13 +122,11 @@ class Inputs:
     batch really runs when that is not ``params.steps`` (image to image runs strength x steps).
     ``finish(image)`` runs on each finished image (inpainting pastes the kept pixels back); ``infotext``
     adds task-specific keys. ``variation`` (first variation seed, strength) mixes a second noise into the
-    starting latents as the WebUI's variation seeds do (image k: variation seed + k). ``batch_args(seeds,
-    generators)`` adds arguments that depend on each batch's seeds (inpainting's "latent noise" fills the
-    hole with each image's own seeded noise); it may draw from the generators, as the pipeline would.
-    ``during(pipe)`` is a
+    starting latents as the WebUI's variation seeds do (image k: variation seed + k). ``during(pipe)`` is a
     context every batch of the run is rendered in (ControlNet's per-unit control modes hook the pipeline's
-    ControlNets there). ``save_inputs(folder)`` saves inputs the PNGs' parameters cannot hold beside the images
-    (ControlNet's control images), once per run that saves, and returns the infotext keys that name them.
+    ControlNets there; inpainting's latent masked content wraps the pipeline's ``prepare_latents``).
+    ``save_inputs(folder)`` saves inputs the PNGs' parameters cannot hold beside the images (ControlNet's
+    control images), once per run that saves, and returns the infotext keys that name them.
     """
 
     args: dict[str, Any] = field(default_factory=dict)
@@ -137,7 +135,6 @@ class Inputs:
     steps: int | None = None
     finish: Callable[[Image.Image], Image.Image] | None = None
     infotext: dict[str, Any] = field(default_factory=dict)
-    batch_args: Callable[[list[int], list[torch.Generator]], dict[str, Any]] | None = None
     during: Callable[[Any], AbstractContextManager[Any]] | None = None
     save_inputs: Callable[[Path], dict[str, Any]] | None = None
 
@@ -261,8 +258,6 @@ def _render_batches(
                 args["latents"] = latents.to(pipe._execution_device, pipe.unet.dtype)
             else:
                 generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-            if inputs.batch_args is not None:
-                args |= inputs.batch_args(seeds, generators)
             images, nsfw, interrupted = call_pipeline(pipe, args | {"generator": generators}, stop=stop,
                                                       on_step=on_step)
             if interrupted:  # a half-denoised batch is not what its parameters say: keep only finished ones

@@ -12,7 +12,8 @@ import dataclasses
 import hashlib
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .controlmode import control_mode_hooks
 from .engine import Inputs, Result, render
 from .errors import Interrupted, SdnbError
 from .images import as_image, fit_image, parse_infotext, read_infotext, save_image, writable_folder
+from .latentfill import LATENT_CONTENT, replacing_hole_latents
 from .masks import check_mask, crop_region, fill_masked
 from .models import load_pipeline
 from .params import (
@@ -46,7 +48,7 @@ from .params import (
     to_infotext,
 )
 from .progress import Progress
-from .seeds import initial_noise, resolve_seed
+from .seeds import resolve_seed
 from .settings import output_dir
 from .upscalers import upscale_image
 from .walk import remake_frame
@@ -133,32 +135,11 @@ def _inpaint_inputs(p: InpaintParams, pipe: Any) -> Inputs:
     # one per image, so image k's encoding noise comes from its own generator
     args = {"image": [image] * p.batch_size, "mask_image": [mask] * p.batch_size, "strength": p.strength,
             "height": p.height, "width": p.width}
-    batch_args = None
-    if p.masked_content in ("latent noise", "latent nothing"):
-        def batch_args(seeds: list[int], generators: list[torch.Generator]) -> dict[str, Any]:
-            return _latent_content(pipe, image, mask, seeds, generators, p.masked_content)
-    return Inputs(args=args, finish=finish, steps=_steps_run(p), infotext=hashes, batch_args=batch_args)
-
-
-def _latent_content(pipe: Any, image: Image.Image, mask: Image.Image, seeds: list[int],
-                    generators: list[torch.Generator], content: str) -> dict[str, Any]:
-    """The WebUI's "latent noise" / "latent nothing": the image encoded (each with its own generator, as the
-    pipeline would), then the hole's latents replaced by that image's seeded noise, or by zeros. The pipeline
-    takes the result as its starting image; a 9-channel inpainting UNet still sees the masked picture."""
-    pixels = pipe.image_processor.preprocess(image, height=image.height, width=image.width)
-    batch = pixels.repeat(len(seeds), 1, 1, 1).to(pipe._execution_device, pipe.vae.dtype)
-    with torch.no_grad():
-        latents = pipe._encode_vae_image(image=batch, generator=generators)
-    shape = tuple(latents.shape[1:])
-    small = mask.convert("L").resize((shape[2], shape[1]), Image.BICUBIC)  # the WebUI's latent mask, rounded
-    hole = torch.from_numpy(np.round(np.asarray(small, dtype=np.float32) / 255.0)).to(latents)
-    latents = latents * (1 - hole)
-    if content == "latent noise":
-        latents = latents + initial_noise(seeds, shape).to(latents) * hole
-    # the picture with the hole blanked, as the pipeline makes it from pixels: a 9-channel inpainting UNet's
-    # conditioning (a 4-channel UNet ignores it, but the pipeline computes it all the same)
-    keep = pipe.mask_processor.preprocess(mask, height=image.height, width=image.width) < 0.5
-    return {"image": latents, "masked_image_latents": (pixels * keep).repeat(len(seeds), 1, 1, 1)}
+    during = None
+    if p.masked_content in LATENT_CONTENT:
+        def during(pipe: Any) -> AbstractContextManager[None]:
+            return replacing_hole_latents(pipe, mask, p.masked_content)
+    return Inputs(args=args, finish=finish, steps=_steps_run(p), infotext=hashes, during=during)
 
 
 def _depth_map(p: Depth2ImgParams) -> torch.Tensor:
@@ -291,7 +272,14 @@ def _with_units(p: ControlUnits, inputs: Inputs, key: str) -> Inputs:
         "control_guidance_end": [float(unit.end) for unit in units],
     }  # one ControlNet takes single values, a MultiControlNet one per unit
     inputs.args |= {name: values[0] if len(units) == 1 else values for name, values in per_unit.items()}
-    inputs.during = lambda pipe: control_mode_hooks(pipe, [unit.mode for unit in units])
+    task_during, modes = inputs.during, [unit.mode for unit in units]
+
+    @contextmanager
+    def during(pipe: Any) -> Iterator[None]:  # the task's own (latent masked content), then the control modes
+        with task_during(pipe) if task_during is not None else nullcontext(), control_mode_hooks(pipe, modes):
+            yield
+
+    inputs.during = during
     inputs.save_inputs = lambda folder: _save_control_images(p, folder)
     return inputs
 

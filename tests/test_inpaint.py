@@ -3,6 +3,8 @@ area, the outpainting canvas, a user depth map, their infotext keys, and bad inp
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,40 +73,59 @@ def test_crop_region_is_the_webuis() -> None:
 
 
 def test_latent_noise_and_nothing_replace_the_holes_latents(params: InpaintParams) -> None:
-    from sdnb.generate import _latent_content
+    from sdnb.latentfill import hole_latents, replacing_hole_latents
     from sdnb.models import load_pipeline
     from sdnb.seeds import initial_noise
 
-    pipe = load_pipeline("sd15", task="inpaint")
-    image = fit_image(as_image(params.image), 64, 64)
+    encoded = torch.randn(2, 4, 8, 8)
     mask = shape_mask((64, 64), (0, 0, 32, 64))  # the left half
-    gens = lambda: [torch.Generator().manual_seed(s) for s in (5, 6)]  # noqa: E731
-    nothing = _latent_content(pipe, image, mask, [5, 6], gens(), "latent nothing")["image"]
-    noise = _latent_content(pipe, image, mask, [5, 6], gens(), "latent noise")
-    assert nothing.shape == (2, 4, 8, 8) and (nothing[..., :4] == 0).all() and (nothing[..., 4:] != 0).all()
-    assert torch.equal(noise["image"][..., :4], initial_noise([5, 6], (4, 8, 8))[..., :4])  # each image's own seed
-    assert torch.equal(noise["image"][..., 4:], nothing[..., 4:])  # the kept half: the picture's own latents
-    assert noise["masked_image_latents"].shape == (2, 3, 64, 64)
-    assert (noise["masked_image_latents"][..., :32] == 0).all()  # the conditioning picture has the hole blanked
-    runs = {c: px(inpaint(params, masked_content=c, strength=0.9, save=False).images[0])
+    nothing = hole_latents(encoded, mask, [5, 6], "latent nothing")
+    noise = hole_latents(encoded, mask, [5, 6], "latent noise")
+    assert (nothing[..., :4] == 0).all() and torch.equal(nothing[..., 4:], encoded[..., 4:])
+    assert torch.equal(noise[..., :4], initial_noise([5, 6], (4, 8, 8))[..., :4])  # each image's own seed
+    assert torch.equal(noise[..., 4:], encoded[..., 4:])  # the kept half: the picture's own latents
+    # inside a run, the pipeline's prepare_latents receives those latents instead of the picture
+    pipe = load_pipeline("sd15", task="inpaint")
+    seen = []
+    original = type(pipe).prepare_latents
+
+    @functools.wraps(original)
+    def spy(self, *args, **kwargs):
+        seen.append(inspect.signature(original).bind(self, *args, **kwargs).arguments["image"])
+        return original(self, *args, **kwargs)
+
+    type(pipe).prepare_latents = spy
+    try:
+        inpaint(params, masked_content="original", mask=str(asset("portrait_mask.png")), strength=0.9, pipe=pipe, save=False)
+        assert seen[-1].shape == (1, 3, 64, 64)  # the picture's pixels, as diffusers has it
+        with replacing_hole_latents(pipe, mask, "latent nothing"):
+            assert "prepare_latents" in vars(pipe)
+        assert "prepare_latents" not in vars(pipe)  # the pipeline's own method is back after the context
+        inpaint(params, masked_content="latent nothing", mask=str(asset("portrait_mask.png")), strength=0.9, pipe=pipe,
+                save=False)
+    finally:
+        type(pipe).prepare_latents = original
+    hole = np.asarray(fit_image(as_image(params.mask, mode="L"), 8, 8)) > 127
+    assert seen[-1].shape == (1, 4, 8, 8) and hole.any()
+    assert (seen[-1][0][:, hole] == 0).all() and (seen[-1][0][:, ~hole] != 0).any()
+    assert "prepare_latents" not in vars(pipe)  # the pipeline's own method is back after the run
+
+
+@pytest.mark.parametrize("model", ["sd15", "sd15-inpainting"])
+def test_each_masked_content_starts_the_hole_from_something_else(params: InpaintParams, model: str) -> None:
+    from sdnb.generate import controlnet_inpaint
+    from sdnb.params import ControlNetInpaintParams
+
+    runs = {c: px(inpaint(params, model=model, masked_content=c, strength=0.9, save=False).images[0])
             for c in ("original", "fill", "latent noise", "latent nothing")}
-    assert len({r.tobytes() for r in runs.values()}) == 4  # each starts the hole from something else
-    again = px(inpaint(params, masked_content="latent noise", strength=0.9, save=False).images[0])
+    assert len({r.tobytes() for r in runs.values()}) == 4
+    again = px(inpaint(params, model=model, masked_content="latent noise", strength=0.9, save=False).images[0])
     assert np.array_equal(again, runs["latent noise"])  # same seed, same pixels
-
-
-def test_invert_blur_and_masked_content_each_change_the_result(params: InpaintParams) -> None:
-    base = px(inpaint(params, save=False).images[0])
-    inverted = px(inpaint(params, mask_mode="Inpaint not masked", save=False).images[0])
-    source = px(fit_image(as_image(params.image), 64, 64))
-    hole = np.asarray(fit_image(as_image(params.mask, mode="L"), 64, 64)) == 255
-    assert hole.any() and (inverted[hole] == source[hole]).all()  # inverted: the helmet is what is kept
-    blurred = px(inpaint(params, mask_blur=8, save=False).images[0])
-    filled = px(inpaint(params, masked_content="fill", strength=0.6, save=False).images[0])
-    original = px(inpaint(params, masked_content="original", strength=0.6, save=False).images[0])
-    assert not np.array_equal(base, blurred) and not np.array_equal(filled, original)
-    again = px(inpaint(params, masked_content="fill", strength=0.6, save=False).images[0])
-    assert np.array_equal(filled, again)  # same seed and settings, same pixels
+    # ControlNet inpainting's pipelines take them the same way
+    cn = ControlNetInpaintParams(model=model, image=params.image, mask=params.mask, control_image=params.image,
+                                 strength=0.9, mask_blur=0, **TINY)
+    made = {c: px(controlnet_inpaint(cn, masked_content=c, save=False).images[0]) for c in ("original", "latent noise")}
+    assert not np.array_equal(made["original"], made["latent noise"])
 
 
 def test_infotext_keys_as_the_webui_writes_them_and_regenerate(params: InpaintParams, _outputs: Path) -> None:
