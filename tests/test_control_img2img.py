@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from sdnb.control import DEFAULT_POSE, POSE_DETECTOR_REPO, ControlUnit, control_map, detect_pose, draw_pose
 from sdnb.errors import SdnbError
 from sdnb.generate import controlnet_img2img, controlnet_inpaint, regenerate
-from sdnb.images import as_image, fit_image, read_infotext
+from sdnb.images import as_image, read_infotext
 from sdnb.params import ControlNetImg2ImgParams, ControlNetInpaintParams, params_from_infotext, task_of
 
 SIZE = 64
