@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -304,6 +305,17 @@ def _from_source(cls: type, kind: str, where: str, dtype: torch.dtype, spec: Mod
     return cls.from_pretrained(where, **kwargs)
 
 
+class _NoEmptyFp32Notice(logging.Filter):
+    """Drops diffusers' "modules ... that should be kept in float32: []" notice, which it logs with an empty list
+    whenever a pipeline casts its VAE for a run (SDXL inpainting does at every call): nothing is wrong then."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32: []" not in record.getMessage()
+
+
+_FP32_NOTICE = _NoEmptyFp32Notice()
+
+
 def _quiet_loading() -> None:
     import diffusers
     import transformers
@@ -365,6 +377,7 @@ def load_pipeline(
     mode registry names load tiny random-weight stand-ins through the same ``from_pretrained`` path.
     """
     with _LOAD_LOCK:
+        logging.getLogger("diffusers.models.modeling_utils").addFilter(_FP32_NOTICE)  # once: a filter set
         loaded = _load_model(model, family, plan)
         fam = loaded.base.sdnb_family
         extra = dict(components or {})

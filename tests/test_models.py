@@ -156,3 +156,19 @@ def test_a_safetensors_file_that_is_not_a_model_says_what_it_is(tmp_path: Path) 
     broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     with pytest.raises(SdnbError, match="not a readable .safetensors file"):
         load_pipeline(broken)
+
+
+def test_the_empty_float32_notice_of_diffusers_is_dropped_and_real_ones_kept() -> None:
+    import logging
+
+    from sdnb.models import load_pipeline
+
+    load_pipeline("sd15")
+    logger = logging.getLogger("diffusers.models.modeling_utils")
+
+    def passes(message: str) -> bool:
+        record = logging.LogRecord(logger.name, logging.WARNING, __file__, 1, message, None, None)
+        return logger.filter(record)
+
+    assert not passes("There are modules in AutoencoderKL that should be kept in float32: []. Casting directly ...")
+    assert passes("There are modules in AutoencoderKL that should be kept in float32: ['encoder']. Casting ...")
