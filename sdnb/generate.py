@@ -101,18 +101,25 @@ def _mask(p: InpaintParams, size: tuple[int, int] | None) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(p.mask_blur)) if p.mask_blur else mask
 
 
-def _inpaint_inputs(p: InpaintParams, pipe: Any) -> Inputs:
+def _inpaint_region(p: InpaintParams) -> tuple[Image.Image, Image.Image, tuple[int, int, int, int]]:
+    """For Only masked: the whole picture, its mask at the picture's own size, and the crop box around the mask."""
+    whole, whole_mask = as_image(p.image).convert("RGB"), _mask(p, None)
+    return whole, whole_mask, crop_region(whole_mask, p.padding, p.width, p.height)
+
+
+def _inpaint_inputs(p: InpaintParams, pipe: Any,
+                    region: tuple[Image.Image, Image.Image, tuple[int, int, int, int]] | None = None) -> Inputs:
     """Whole picture: the image and mask fitted to the run's size, the kept pixels pasted back afterwards.
 
     Only masked (the WebUI's "inpaint at full resolution"): the image keeps its own size; a crop around the mask
     (with the padding, shaped like the run) is inpainted at the run's size, scaled back and pasted in, blended
     through the blurred mask, so the result is the whole picture at its own size. Masked content is applied to
     what the model sees (after the crop): fill paints the hole from its edges; latent noise and latent nothing
-    replace the hole's latents with the image's seeded noise or zeros, as the WebUI does.
+    replace the hole's latents with the image's seeded noise or zeros, as the WebUI does. ``region`` is
+    :func:`_inpaint_region`'s result when the caller has it already.
     """
     if p.inpaint_area == "Only masked":
-        whole, whole_mask = as_image(p.image).convert("RGB"), _mask(p, None)
-        box = crop_region(whole_mask, p.padding, p.width, p.height)
+        whole, whole_mask, box = region or _inpaint_region(p)
         source = fit_image(whole.crop(box), p.width, p.height, "Resize and fill")
         mask = fit_image(whole_mask.crop(box), p.width, p.height, "Resize and fill")
 
@@ -260,13 +267,15 @@ def _run_hires(
     return result
 
 
-def _with_units(p: ControlUnits, inputs: Inputs, key: str) -> Inputs:
+def _with_units(p: ControlUnits, inputs: Inputs, key: str, maps: list[Image.Image] | None = None,
+                size: tuple[int, int] | None = None) -> Inputs:
     """A task's inputs with its ControlNet units added: each unit's control map (under ``key``, the name the
-    task's ControlNet pipeline gives it), weight, start and end (lists with several units), its control mode hooked
-    in for the run, and its control images saved beside the results."""
+    task's ControlNet pipeline gives it; ``maps`` when the caller made them, else from each unit's image at the
+    run's size), weight, start and end (lists with several units), its control mode hooked in for the run, and
+    its control images saved beside the results (fitted to ``size``, default the run's)."""
     units = p.units()
     per_unit = {
-        key: [control_map(unit, p.width, p.height) for unit in units],
+        key: maps if maps is not None else [control_map(unit, p.width, p.height) for unit in units],
         "controlnet_conditioning_scale": [float(unit.weight) for unit in units],
         "control_guidance_start": [float(unit.start) for unit in units],
         "control_guidance_end": [float(unit.end) for unit in units],
@@ -280,7 +289,7 @@ def _with_units(p: ControlUnits, inputs: Inputs, key: str) -> Inputs:
             yield
 
     inputs.during = during
-    inputs.save_inputs = lambda folder: _save_control_images(p, folder)
+    inputs.save_inputs = lambda folder: _save_control_images(p, folder, size)
     return inputs
 
 
@@ -298,17 +307,13 @@ def _controlnet_inpaint_inputs(p: ControlNetInpaintParams, pipe: Any) -> Inputs:
     """Inpainting with ControlNet units (``image`` and ``mask_image`` as inpainting has them). With Only masked,
     each control picture is fitted to the whole picture and cut with the same crop as it, as the WebUI's
     ControlNet extension does, so the map lines up with what is repainted."""
-    inputs = _with_units(p, _inpaint_inputs(p, pipe), "control_image")
-    if p.inpaint_area == "Only masked":
-        size = as_image(p.image).size
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a notice about the mask's size was given once already
-            box = crop_region(_mask(p, None), p.padding, p.width, p.height)
-        maps = [preprocess(unit.module, fit_image(control_source(unit, *size).crop(box), p.width, p.height,
-                                                  "Resize and fill"), unit.low, unit.high) for unit in p.units()]
-        inputs.args["control_image"] = maps[0] if len(maps) == 1 else maps
-        inputs.save_inputs = lambda folder: _save_control_images(p, folder, size)
-    return inputs
+    if p.inpaint_area != "Only masked":
+        return _with_units(p, _inpaint_inputs(p, pipe), "control_image")
+    region = _inpaint_region(p)
+    size, box = region[0].size, region[2]
+    maps = [preprocess(unit.module, fit_image(control_source(unit, *size).crop(box), p.width, p.height,
+                                              "Resize and fill"), unit.low, unit.high) for unit in p.units()]
+    return _with_units(p, _inpaint_inputs(p, pipe, region), "control_image", maps, size)
 
 
 def _save_control_images(p: ControlUnits, folder: Path, size: tuple[int, int] | None = None) -> dict[str, str]:

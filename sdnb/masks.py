@@ -49,8 +49,7 @@ def crop_region(mask: Image.Image, padding: int, width: int, height: int) -> tup
     """
     box = mask.convert("L").getbbox()
     if box is None:
-        raise SdnbError("The mask is all black, so there is nothing to inpaint.",
-                        hint="Paint the part to repaint white.")
+        check_mask(mask)  # raises: an all-black mask has nothing to inpaint
     image_w, image_h = mask.size
     x1, y1, x2, y2 = box
     if padding:
